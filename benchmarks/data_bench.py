@@ -1,0 +1,137 @@
+"""`slotrec bench data`: the batch data layer at scale.
+
+Simulates a world (default 100,000 players x 3,000 slots x 30 days, about 10M raw events), runs
+the dbt transform as one backfill and the Feast load, then times many single-player online
+reads. Writes `benchmarks/results/data.json`.
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import resource
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from slotrec import ingest, transform
+from slotrec.atomic import write_json_atomic
+from slotrec.settings import get_settings
+
+
+@dataclass(frozen=True)
+class DataBenchConfig:
+    """Size of the simulated world and of the online read sample."""
+
+    players: int = 100_000
+    slots: int = 3_000
+    days: int = 30
+    seed: int = 11
+    online_reads: int = 2_000
+    start: date = date(2026, 1, 1)
+    work_dir: Path | None = None
+
+
+def _peak_rss_mb() -> dict[str, float]:
+    """Peak resident memory of this process and of its largest child (dbt), in MiB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"self": round(own, 1), "children": round(child, 1)}
+
+
+def run_data_bench(
+    config: DataBenchConfig, out: Path, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the benchmark, write the result JSON to `out`, and return it."""
+    from feature_repo import store as feature_store
+    from slotrec.simulator import SimulationConfig, simulate_world
+
+    scratch = config.work_dir or Path(tempfile.mkdtemp(prefix="slotrec-bench-data-"))
+    settings = get_settings(data_dir=scratch)
+    layout = settings.layout
+    first = config.start
+    last = first + timedelta(days=config.days - 1)
+    try:
+        log(f"simulating {config.players:,} players x {config.slots:,} slots x {config.days} days")
+        started = time.perf_counter()
+        simulate_world(
+            SimulationConfig(
+                seed=config.seed,
+                n_players=config.players,
+                n_slots=config.slots,
+                days=config.days,
+                start_date=first,
+            ),
+            layout,
+        )
+        simulate_seconds = time.perf_counter() - started
+        checked = ingest.check_event_days(layout, ingest.days_between(first, last))
+        events = sum(d.rows for d in checked)
+        log(f"simulated {events:,} raw events in {simulate_seconds:.0f}s; dbt build backfill")
+
+        result = transform.build(settings, last, first)
+        log(f"dbt build: {result.seconds:.1f}s ({events / result.seconds:,.0f} events/s)")
+
+        started = time.perf_counter()
+        exported = feature_store.export_feature_tables(settings)
+        store = feature_store.open_store(settings)
+        feature_store.apply_definitions(store)
+        materialized = feature_store.materialize(store, settings, last)
+        features_seconds = time.perf_counter() - started
+        log(f"feast export+apply+materialize: {features_seconds:.1f}s")
+
+        with duckdb.connect(str(layout.warehouse_path), read_only=True) as con:
+            users = [
+                r[0]
+                for r in con.execute(
+                    "select user_id from user_features where feature_timestamp = "
+                    "(select max(feature_timestamp) from user_features)"
+                ).fetchall()
+            ]
+        rng = random.Random(config.seed)
+        service = store.get_feature_service("user_profile_v1")
+        # Warm up: the first reads open the SQLite file and build Feast's caches.
+        for user_id in users[:20]:
+            store.get_online_features(features=service, entity_rows=[{"user_id": user_id}])
+        latencies = []
+        for _ in range(config.online_reads):
+            user_id = rng.choice(users)
+            t0 = time.perf_counter()
+            store.get_online_features(
+                features=service, entity_rows=[{"user_id": user_id}]
+            ).to_dict()
+            latencies.append((time.perf_counter() - t0) * 1000)
+        lat = np.array(latencies)
+
+        payload: dict[str, Any] = {
+            "config": {**asdict(config), "start": first.isoformat(), "work_dir": str(scratch)},
+            "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+            "events": events,
+            "simulate_seconds": round(simulate_seconds, 2),
+            "transform_seconds": round(result.seconds, 2),
+            "events_per_second": round(events / result.seconds),
+            "dbt_models": result.models,
+            "dbt_tests": result.tests,
+            "features_seconds": round(features_seconds, 2),
+            "feature_rows_exported": exported,
+            "online_rows_written": materialized.rows_by_view,
+            "online_reads": config.online_reads,
+            "online_read_p50_ms": round(float(np.percentile(lat, 50)), 3),
+            "online_read_p99_ms": round(float(np.percentile(lat, 99)), 3),
+            "peak_rss_mb": max(_peak_rss_mb().values()),
+            "peak_rss_mb_by_process": _peak_rss_mb(),
+            "warehouse_mb": round(layout.warehouse_path.stat().st_size / 2**20, 1),
+        }
+        write_json_atomic(out, payload)
+        return payload
+    finally:
+        if config.work_dir is None:
+            shutil.rmtree(scratch, ignore_errors=True)

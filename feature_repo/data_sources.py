@@ -1,0 +1,31 @@
+"""Offline sources: parquet snapshots exported from the dbt feature marts.
+
+Each mart is a daily snapshot (one row per entity per day, stamped with `feature_timestamp`, the
+end of the day it describes), which is what makes Feast's point-in-time join honest: a training
+row labelled at time t only sees snapshots stamped at or before t.
+"""
+
+from feast import FileSource
+
+from slotrec import schema
+from slotrec.settings import get_settings
+
+_export_dir = get_settings().layout.feature_export_dir
+
+user_features_source = FileSource(
+    name="user_features_source",
+    path=str(_export_dir / "user_features.parquet"),
+    timestamp_field=schema.FEATURE_TIMESTAMP,
+    description="Daily per-player activity and taste snapshot.",
+    tags={"dbt_model": "user_features"},
+    owner="ml-platform@slotrec",
+)
+
+slot_features_source = FileSource(
+    name="slot_features_source",
+    path=str(_export_dir / "slot_features.parquet"),
+    timestamp_field=schema.FEATURE_TIMESTAMP,
+    description="Daily per-slot popularity and engagement snapshot.",
+    tags={"dbt_model": "slot_features"},
+    owner="ml-platform@slotrec",
+)

@@ -1,0 +1,77 @@
+"""Feature views: typed, documented columns over the sources, with how long a value stays valid."""
+
+from datetime import timedelta
+
+from feast import FeatureView, Field
+from feast.types import Float64, Int64, String
+
+from feature_repo.data_sources import slot_features_source, user_features_source
+from feature_repo.entities import slot, user
+from slotrec import schema
+
+# A snapshot is rewritten every day; two days of ttl tolerates one missed daily run before a
+# point-in-time join or an online read treats the player as unknown.
+SNAPSHOT_TTL = timedelta(days=2)
+
+user_activity = FeatureView(
+    name="user_activity",
+    entities=[user],
+    ttl=SNAPSHOT_TTL,
+    schema=[
+        Field(name="days_since_last_play", dtype=Int64),
+        Field(name="active_days_30d", dtype=Int64),
+        Field(name="play_seconds_30d", dtype=Float64),
+        Field(name="session_count_30d", dtype=Int64),
+        Field(name="avg_session_seconds_30d", dtype=Float64),
+        Field(name="avg_bet_30d", dtype=Float64),
+        Field(name="segment", dtype=String),
+    ],
+    source=user_features_source,
+    online=True,
+    description="How much and how recently a player plays.",
+    tags={"dbt_model": "user_features"},
+    owner="ml-platform@slotrec",
+)
+
+user_taste = FeatureView(
+    name="user_taste",
+    entities=[user],
+    ttl=SNAPSHOT_TTL,
+    schema=[
+        *[Field(name=f"theme_share_{theme}", dtype=Float64) for theme in schema.THEMES],
+        *[
+            Field(name=f"volatility_share_{level}", dtype=Float64)
+            for level in schema.VOLATILITY_LEVELS
+        ],
+        Field(name="favourite_provider", dtype=String),
+        Field(name="favourite_provider_share", dtype=Float64),
+    ],
+    source=user_features_source,
+    online=True,
+    description="What a player likes: shares of 30-day play time by theme, volatility, provider.",
+    tags={"dbt_model": "user_features"},
+    owner="ml-platform@slotrec",
+)
+
+slot_popularity = FeatureView(
+    name="slot_popularity",
+    entities=[slot],
+    ttl=SNAPSHOT_TTL,
+    schema=[
+        Field(name="players_1d", dtype=Int64),
+        Field(name="players_7d", dtype=Int64),
+        Field(name="players_30d", dtype=Int64),
+        Field(name="slot_play_seconds_1d", dtype=Float64),
+        Field(name="slot_play_seconds_7d", dtype=Float64),
+        Field(name="slot_play_seconds_30d", dtype=Float64),
+        Field(name="popularity_trend", dtype=Float64),
+        Field(name="slot_avg_session_seconds_30d", dtype=Float64),
+        Field(name="distinct_players_total", dtype=Int64),
+        Field(name="age_days", dtype=Int64),
+    ],
+    source=slot_features_source,
+    online=True,
+    description="How much a slot is played, how that is trending, and how old it is.",
+    tags={"dbt_model": "slot_features"},
+    owner="ml-platform@slotrec",
+)

@@ -1,0 +1,150 @@
+"""What the pipeline does with the feature repo: export, apply, materialize, read.
+
+The definitions live beside this file; this module wires them to the paths chosen by the
+settings, so the same repo serves a laptop, a test's temporary folder and a production box.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+from feast import FeatureStore, RepoConfig
+
+from slotrec import schema
+from slotrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# dbt marts exported for Feast, and the entity each is keyed by.
+EXPORTED_MARTS: dict[str, str] = {
+    "user_features": schema.USER_ID,
+    "slot_features": schema.SLOT_ID,
+}
+
+
+def end_of_day(day: date) -> datetime:
+    """The instant a daily snapshot describes: midnight UTC after `day`."""
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def repo_config(settings: Settings) -> RepoConfig:
+    """Build Feast's config from `feature_store.yaml`, with paths taken from the settings."""
+    raw = (settings.feature_repo_dir / "feature_store.yaml").read_text()
+    raw = raw.replace("${SLOTREC_FEAST_DIR}", str(settings.layout.feast_dir))
+    config = RepoConfig(**yaml.safe_load(raw))
+    config.repo_path = settings.feature_repo_dir
+    return config
+
+
+def feast_env(settings: Settings) -> dict[str, str]:
+    """Environment variables that let the `feast` CLI use the same paths as slotrec."""
+    return {
+        "SLOTREC_FEAST_DIR": str(settings.layout.feast_dir),
+        "SLOTREC_DATA_DIR": str(settings.layout.root),
+    }
+
+
+def open_store(settings: Settings) -> FeatureStore:
+    """Open the feature store at the settings' data directory (creating its folder)."""
+    settings.layout.feast_dir.mkdir(parents=True, exist_ok=True)
+    # data_sources.py derives file paths from the settings; make sure it sees these ones.
+    os.environ.update({"SLOTREC_DATA_DIR": str(settings.layout.root)})
+    return FeatureStore(repo_path=str(settings.feature_repo_dir), config=repo_config(settings))
+
+
+def definitions() -> list[Any]:
+    """Every entity, feature view and feature service of the repo, freshly imported.
+
+    The sources' file paths are computed from the settings when `data_sources` is imported, so
+    the modules are reloaded to follow the current `SLOTREC_DATA_DIR`.
+    """
+    import importlib
+
+    from feature_repo import data_sources, entities, feature_services, features
+
+    for module in (entities, data_sources, features, feature_services):
+        importlib.reload(module)
+    return [
+        entities.user,
+        entities.slot,
+        features.user_activity,
+        features.user_taste,
+        features.slot_popularity,
+        feature_services.ranking_features,
+        feature_services.user_profile,
+        feature_services.slot_profile,
+    ]
+
+
+def apply_definitions(store: FeatureStore) -> None:
+    """Register (or update) the repo's definitions; idempotent, like `feast apply`."""
+    store.apply(definitions())
+
+
+def export_feature_tables(settings: Settings, warehouse: Path | None = None) -> dict[str, int]:
+    """Copy the feature marts from the warehouse into the parquet files Feast reads.
+
+    Each file is written beside its target and renamed into place, so a reader never sees a
+    half-written file. Returns the row count of each exported table.
+    """
+    out_dir = settings.layout.feature_export_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    with duckdb.connect(str(warehouse or settings.layout.warehouse_path), read_only=True) as con:
+        for table, key in EXPORTED_MARTS.items():
+            target = out_dir / f"{table}.parquet"
+            tmp = target.with_suffix(".parquet.tmp")
+            con.execute(
+                f"copy (select * from {table} order by {schema.FEATURE_TIMESTAMP}, {key}) "
+                f"to '{tmp}' (format parquet, compression zstd)"
+            )
+            os.replace(tmp, target)
+            row = con.execute(f"select count(*) from {table}").fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+@dataclass(frozen=True)
+class MaterializeResult:
+    """What one materialization wrote to the online store."""
+
+    end: datetime
+    rows_by_view: dict[str, int]
+
+
+def materialize(store: FeatureStore, settings: Settings, as_of: date) -> MaterializeResult:
+    """Load the `as_of` snapshot of every entity into the online store.
+
+    Incremental by construction: the window is the one day that ends at the snapshot, so a run
+    reads one snapshot, not the history. Feast's own `materialize_incremental` starts from
+    "now minus ttl" on a first run, which would skip a backfilled or replayed date; an explicit
+    window (inclusive at both ends) also makes re-running a date overwrite the same rows.
+    """
+    end = end_of_day(as_of)
+    store.materialize(start_date=end - timedelta(days=1), end_date=end)
+    rows: dict[str, int] = {}
+    with duckdb.connect() as con:
+        for table in EXPORTED_MARTS:
+            path = settings.layout.feature_export_dir / f"{table}.parquet"
+            row = con.execute(
+                f"select count(*) from read_parquet('{path}') where {schema.FEATURE_TIMESTAMP} = ?",
+                [end],
+            ).fetchone()
+            rows[table] = int(row[0]) if row else 0
+    return MaterializeResult(end=end, rows_by_view=rows)
+
+
+def online_features(
+    store: FeatureStore, service: str, entity_rows: list[dict[str, str]]
+) -> dict[str, list[Any]]:
+    """Read one feature service from the online store for the given entity rows."""
+    return store.get_online_features(
+        features=store.get_feature_service(service), entity_rows=entity_rows
+    ).to_dict()

@@ -1,0 +1,1 @@
+"""Placeholder: this stage is built in a later milestone (see the README)."""

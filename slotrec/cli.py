@@ -1,0 +1,295 @@
+"""The `slotrec` command line: one subcommand per stage; each parses, delegates, reports.
+
+All logic lives in typed functions elsewhere (`slotrec.daily`, `slotrec.transform`,
+`slotrec.simulator`, `feature_repo.store`, …) so tests call exactly what operators run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+
+from slotrec.settings import Settings, get_settings
+
+app = typer.Typer(
+    name="slotrec",
+    help="Slot-lobby recommendations: simulate, transform, features, daily runs, benchmarks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+bench_app = typer.Typer(help="Benchmarks that write JSON results under benchmarks/results/.")
+app.add_typer(bench_app, name="bench")
+
+console = Console(stderr=True)
+log = logging.getLogger("slotrec")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Root of all data (default: $SLOTREC_DATA_DIR or ./data)."),
+]
+AsOfOption = Annotated[
+    str, typer.Option("--as-of", help="The run date (UTC delivery day), YYYY-MM-DD.")
+]
+FromOption = Annotated[
+    str | None,
+    typer.Option("--from", help="First delivery day to process (backfill); default: --as-of."),
+]
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return get_settings(data_dir=data_dir) if data_dir else get_settings()
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a date in YYYY-MM-DD form", param_hint=option
+        ) from None
+
+
+def _parse_range(as_of: str, from_date: str | None) -> tuple[date, date | None]:
+    """Parse --as-of and --from; a range that runs backwards is a bad argument."""
+    end = _parse_day(as_of, "--as-of")
+    start = _parse_day(from_date, "--from") if from_date else None
+    if start is not None and start > end:
+        raise typer.BadParameter(f"{start} is after --as-of {end}", param_hint="--from")
+    return end, start
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", soft_wrap=True)
+    return typer.Exit(code)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    """Configure logging once, for whichever subcommand runs."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
+    )
+    for noisy in ("feast", "urllib3", "ibis", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@app.command()
+def simulate(
+    data_dir: DataDirOption = None,
+    players: Annotated[int, typer.Option(min=1, help="Players at the start.")] = 2_000,
+    slots: Annotated[int, typer.Option(min=1, help="Slots at the start.")] = 200,
+    days: Annotated[int, typer.Option(min=1, help="Days of play to generate.")] = 7,
+    start: Annotated[str, typer.Option(help="First simulated day, YYYY-MM-DD.")] = "2026-01-01",
+    seed: Annotated[int, typer.Option(help="Random seed; same seed, same world.")] = 7,
+    dirt_rate: Annotated[
+        float, typer.Option(min=0.0, max=0.5, help="Share of dirty rows added per day.")
+    ] = 0.02,
+) -> None:
+    """Generate a seeded casino world: catalogue, players, daily raw events, hidden truth."""
+    from slotrec.simulator import SimulationConfig, simulate_world
+
+    settings = _settings(data_dir)
+    try:
+        config = SimulationConfig(
+            seed=seed,
+            n_players=players,
+            n_slots=slots,
+            days=days,
+            start_date=_parse_day(start, "--start"),
+            dirt_rate=dirt_rate,
+        )
+    except ValueError as exc:
+        raise _fail(f"invalid simulation settings: {exc}", 2) from exc
+    with _progress("simulating") as progress:
+        summary = simulate_world(config, settings.layout, progress=progress)
+    console.print(f"[green]simulated[/green] {summary}")
+    console.print(f"raw data under {settings.layout.raw_dir}")
+
+
+@app.command()
+def transform(
+    as_of: AsOfOption,
+    from_date: FromOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run `dbt build` (models + tests) for the delivery days up to --as-of."""
+    from slotrec import transform as transform_stage
+
+    settings = _settings(data_dir)
+    day, start = _parse_range(as_of, from_date)
+    with console.status("dbt build") as status:
+        try:
+            result = transform_stage.build(
+                settings, day, start, on_line=lambda line: status.update(f"dbt: {line[:100]}")
+            )
+        except transform_stage.TransformError as exc:
+            raise _fail(str(exc)) from exc
+    console.print(
+        f"[green]dbt build ok[/green] in {result.seconds:.1f}s: {result.models} models, "
+        f"{result.tests} tests → {result.warehouse}"
+    )
+
+
+@app.command()
+def features(
+    as_of: AsOfOption,
+    data_dir: DataDirOption = None,
+    print_env: Annotated[
+        bool, typer.Option(help="Print the env vars that point the `feast` CLI at this store.")
+    ] = False,
+) -> None:
+    """Export the feature marts, `feast apply`, and materialize up to --as-of."""
+    from feature_repo import store as feature_store
+    from slotrec.daily import load_features
+
+    settings = _settings(data_dir)
+    if print_env:
+        for key, value in feature_store.feast_env(settings).items():
+            typer.echo(f"export {key}={value}")
+        return
+    day = _parse_day(as_of, "--as-of")
+    if not settings.layout.warehouse_path.exists():
+        warehouse = settings.layout.warehouse_path
+        raise _fail(f"no warehouse at {warehouse}: run `slotrec transform` first")
+    with console.status("feast apply + materialize"):
+        result = load_features(settings, day)
+    console.print(f"[green]features loaded[/green]: {result}")
+
+
+@app.command()
+def daily(
+    as_of: AsOfOption,
+    from_date: FromOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run every pipeline stage for one day (or a backfill range) and write the run report."""
+    from slotrec.daily import StepFailed, run_daily
+    from slotrec.run_report import print_summary
+
+    settings = _settings(data_dir)
+    day, start = _parse_range(as_of, from_date)
+    with console.status("daily run") as status:
+        try:
+            report, path = run_daily(
+                settings,
+                day,
+                start,
+                on_step=lambda step: (log.info("step: %s", step), status.update(step)),
+                on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
+            )
+        except StepFailed as exc:
+            message = f"daily run failed at step '{exc.step}': {exc}\nreport: {exc.report_path}"
+            raise _fail(message) from exc
+    print_summary(report, Console(), path)
+
+
+@app.command()
+def demo(
+    data_dir: DataDirOption = None,
+    players: Annotated[int, typer.Option(min=10)] = 2_000,
+    slots: Annotated[int, typer.Option(min=10)] = 200,
+    days: Annotated[int, typer.Option(min=2)] = 7,
+    seed: Annotated[int, typer.Option()] = 7,
+) -> None:
+    """The quick-start job: simulate a small world, backfill it, run the last day, show it."""
+    from datetime import timedelta
+
+    from feature_repo import store as feature_store
+    from slotrec.daily import StepFailed, run_daily
+    from slotrec.run_report import print_summary
+    from slotrec.simulator import SimulationConfig, simulate_world
+
+    settings = _settings(data_dir)
+    first = date(2026, 1, 1)
+    last = first + timedelta(days=days - 1)
+    config = SimulationConfig(
+        seed=seed, n_players=players, n_slots=slots, days=days, start_date=first
+    )
+    with _progress("simulating") as progress:
+        simulate_world(config, settings.layout, progress=progress)
+    try:
+        with console.status(f"backfill {first} .. {last - timedelta(days=1)}") as status:
+            run_daily(
+                settings,
+                last - timedelta(days=1),
+                first,
+                on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
+            )
+        with console.status(f"daily run {last}") as status:
+            report, path = run_daily(
+                settings, last, on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}")
+            )
+    except StepFailed as exc:
+        message = f"demo failed at step '{exc.step}': {exc}\nreport: {exc.report_path}"
+        raise _fail(message) from exc
+    out = Console()
+    print_summary(report, out, path)
+
+    store = feature_store.open_store(settings)
+    import duckdb
+
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
+        row = con.execute(
+            "select user_id from user_features order by play_seconds_30d desc limit 1"
+        ).fetchone()
+    if row:
+        features = feature_store.online_features(store, "user_profile_v1", [{"user_id": row[0]}])
+        out.rule(f"online features of the most active player, {row[0]}")
+        out.print({k: v[0] for k, v in features.items()})
+
+
+@bench_app.command("data")
+def bench_data(
+    players: Annotated[int, typer.Option(min=1)] = 100_000,
+    slots: Annotated[int, typer.Option(min=1)] = 3_000,
+    days: Annotated[int, typer.Option(min=1)] = 30,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: a temporary folder).")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("benchmarks/results/data.json"),
+    online_reads: Annotated[int, typer.Option(min=10)] = 2_000,
+) -> None:
+    """Simulate a 30-day world, run transform + features, time it, write data.json."""
+    from benchmarks.data_bench import DataBenchConfig, run_data_bench
+
+    config = DataBenchConfig(
+        players=players, slots=slots, days=days, online_reads=online_reads, work_dir=work_dir
+    )
+    result = run_data_bench(config, out, log=lambda msg: log.info(msg))
+    console.print_json(data=result)
+
+
+class _progress:
+    """A rich progress bar that simulator-style callbacks `(done, total, message)` can drive."""
+
+    def __init__(self, title: str) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self._task = self._progress.add_task(title, total=None)
+
+    def __enter__(self) -> _progress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.stop()
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        self._progress.update(self._task, completed=done, total=total, description=message)

@@ -1,0 +1,157 @@
+"""The report every daily run leaves behind: JSON for machines, one screen for people."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from rich.console import Console
+from rich.table import Table
+
+from slotrec.atomic import write_json_atomic
+
+
+@dataclass
+class DayIngest:
+    """Rows of one delivery day: in, quarantined by reason, out."""
+
+    day: str
+    files: int
+    rows_in: int
+    rows_quarantined: dict[str, int]
+    rows_out: int
+
+
+@dataclass
+class RunReport:
+    """Everything a daily run did, step by step; written even when the run fails."""
+
+    as_of: str
+    from_date: str
+    status: str = "running"
+    failed_step: str | None = None
+    error: str | None = None
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    finished_at: str | None = None
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    ingest: list[DayIngest] = field(default_factory=list)
+    marts: dict[str, int] = field(default_factory=dict)
+    features: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return sum(d.rows_in for d in self.ingest)
+
+    @property
+    def rows_out(self) -> int:
+        return sum(d.rows_out for d in self.ingest)
+
+    def quarantined_by_reason(self) -> dict[str, int]:
+        """Quarantined rows per reason, summed over the run's delivery days."""
+        totals: dict[str, int] = {}
+        for day in self.ingest:
+            for reason, count in day.rows_quarantined.items():
+                totals[reason] = totals.get(reason, 0) + count
+        return dict(sorted(totals.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        payload = asdict(self)
+        payload["totals"] = {
+            "rows_in": self.rows_in,
+            "rows_quarantined": sum(self.quarantined_by_reason().values()),
+            "rows_out": self.rows_out,
+            "quarantined_by_reason": self.quarantined_by_reason(),
+        }
+        return payload
+
+    def finish(self, status: str) -> None:
+        self.status = status
+        self.finished_at = datetime.now(UTC).isoformat()
+
+    def write(self, run_dir: Path) -> Path:
+        """Write `report.json` into the run's folder atomically and return its path."""
+        path = run_dir / "report.json"
+        write_json_atomic(path, self.to_dict())
+        return path
+
+
+def read_ingest_counts(warehouse: Path, start: date, end: date) -> list[DayIngest]:
+    """Per delivery day, rows in / quarantined by reason / out, from the checked-events model."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        rows = con.execute(
+            """
+            select
+                delivered_on,
+                count(distinct source_file) as files,
+                coalesce(reject_reason, '') as reason,
+                count(*) as row_count
+            from int_events_checked
+            where delivered_on between ? and ?
+            group by all
+            order by 1, 3
+            """,
+            [start, end],
+        ).fetchall()
+    days: dict[str, DayIngest] = {}
+    for day, files, reason, count in rows:
+        key = day.isoformat()
+        entry = days.setdefault(key, DayIngest(key, 0, 0, {}, 0))
+        entry.files = max(entry.files, int(files))
+        entry.rows_in += int(count)
+        if reason:
+            entry.rows_quarantined[reason] = int(count)
+        else:
+            entry.rows_out += int(count)
+    return list(days.values())
+
+
+def count_marts(warehouse: Path, tables: tuple[str, ...]) -> dict[str, int]:
+    """Row counts of the named marts."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        counts = {}
+        for table in tables:
+            row = con.execute(f"select count(*) from {table}").fetchone()
+            counts[table] = int(row[0]) if row else 0
+    return counts
+
+
+def print_summary(report: RunReport, console: Console, report_path: Path | None = None) -> None:
+    """One screen: status, per-day rows in/quarantined/out, reasons, marts, warnings."""
+    colour = "green" if report.status == "ok" else "red"
+    console.rule(f"slotrec daily {report.as_of}: [{colour}]{report.status}[/{colour}]")
+    days = Table(title="raw events by delivery day", show_edge=False)
+    for column in ("day", "files", "rows in", "quarantined", "rows out"):
+        days.add_column(column, justify="right")
+    for day in report.ingest:
+        days.add_row(
+            day.day,
+            str(day.files),
+            f"{day.rows_in:,}",
+            f"{sum(day.rows_quarantined.values()):,}",
+            f"{day.rows_out:,}",
+        )
+    console.print(days)
+    reasons = report.quarantined_by_reason()
+    if reasons:
+        table = Table(title="quarantined by reason", show_edge=False)
+        table.add_column("reason")
+        table.add_column("rows", justify="right")
+        for reason, count in reasons.items():
+            table.add_row(reason, f"{count:,}")
+        console.print(table)
+    if report.marts:
+        console.print("marts: " + ", ".join(f"{k} {v:,}" for k, v in report.marts.items()))
+    if report.features:
+        console.print(f"features: {report.features}")
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.step_seconds.items())
+    console.print(f"steps: {timings}")
+    for warning in report.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    if report.error:
+        console.print(f"[red]error in {report.failed_step}:[/red] {report.error}")
+    if report_path is not None:
+        console.print(f"report: {report_path}")

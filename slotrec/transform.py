@@ -1,0 +1,162 @@
+"""Run the dbt project (`dbt build`: models and their tests) as one all-or-nothing step.
+
+dbt writes into a copy of the warehouse; only when every model and every test succeeded is the
+copy renamed over the live file. A failed build — a broken model, a failing data test, a killed
+process — therefore leaves yesterday's marts exactly as they were for Feast and training.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from slotrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TransformError(Exception):
+    """`dbt build` failed; the live warehouse was left untouched."""
+
+
+@dataclass(frozen=True)
+class TransformResult:
+    """Outcome of one successful `dbt build`."""
+
+    seconds: float
+    warehouse: Path
+    models: int
+    tests: int
+
+
+def dbt_executable() -> str:
+    """The `dbt` entry point installed beside the running interpreter."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_vars(settings: Settings, as_of: date, from_date: date | None) -> dict[str, str | int]:
+    """The variables every slotrec model reads (see `dbt_project/dbt_project.yml`)."""
+    return {
+        "as_of": as_of.isoformat(),
+        "from_date": (from_date or as_of).isoformat(),
+        "data_dir": str(settings.layout.root),
+        "interaction_window_days": settings.interaction_window_days,
+    }
+
+
+def run_dbt(
+    settings: Settings,
+    args: list[str],
+    warehouse: Path,
+    on_line: Callable[[str], None] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one dbt command in the project folder against the given DuckDB file.
+
+    dbt runs in its own process so that its global logging and adapter state never leak into
+    the caller, and so that its progress lines can be streamed as they come.
+    """
+    dbt_dir = settings.layout.root / "dbt"
+    env = {
+        **os.environ,
+        "SLOTREC_WAREHOUSE_PATH": str(warehouse),
+        "SLOTREC_DBT_THREADS": str(settings.dbt_threads),
+        "SLOTREC_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    command = [
+        dbt_executable(),
+        "--no-use-colors",
+        *args,
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(dbt_dir / "target"),
+        "--log-path",
+        str(dbt_dir / "logs"),
+    ]
+    proc = subprocess.Popen(
+        command,
+        cwd=settings.dbt_project_dir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.rstrip()
+        lines.append(line)
+        if on_line is not None:
+            on_line(line)
+    returncode = proc.wait()
+    return subprocess.CompletedProcess(command, returncode, "\n".join(lines), "")
+
+
+def _failure_summary(output: str) -> str:
+    """The lines of dbt's output that say what failed, for the error message."""
+    keep = [
+        line
+        for line in output.splitlines()
+        if any(word in line for word in ("ERROR", "FAIL", "Error", "Failure", "error"))
+    ]
+    return "\n".join(keep[-15:]) or output[-2000:]
+
+
+def build(
+    settings: Settings,
+    as_of: date,
+    from_date: date | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> TransformResult:
+    """`dbt build` the delivery days `from_date`..`as_of` and swap the warehouse in atomically.
+
+    Raises:
+        TransformError: dbt failed (a model error or a failing test); the message carries dbt's
+            failure lines and the live warehouse is unchanged.
+    """
+    live = settings.layout.warehouse_path
+    live.parent.mkdir(parents=True, exist_ok=True)
+    staged = live.with_name(live.name + ".next")
+    staged.unlink(missing_ok=True)
+    if live.exists():
+        shutil.copyfile(live, staged)
+
+    started = time.perf_counter()
+    args = ["build", "--vars", json.dumps(dbt_vars(settings, as_of, from_date))]
+    proc = run_dbt(settings, args, staged, on_line)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        staged.unlink(missing_ok=True)
+        raise TransformError(
+            f"dbt build for {as_of} failed (exit {proc.returncode}); the warehouse was left "
+            f"as it was.\n{_failure_summary(proc.stdout)}"
+        )
+    os.replace(staged, live)
+    models, tests = _count_results(settings)
+    log.info("dbt build ok in %.1fs: %d models, %d tests", seconds, models, tests)
+    return TransformResult(seconds=seconds, warehouse=live, models=models, tests=tests)
+
+
+def _count_results(settings: Settings) -> tuple[int, int]:
+    """Count built models and passed tests from dbt's `run_results.json`."""
+    path = settings.layout.root / "dbt" / "target" / "run_results.json"
+    try:
+        results = json.loads(path.read_text())["results"]
+    except (OSError, KeyError, ValueError):
+        return 0, 0
+    models = sum(1 for r in results if r["unique_id"].startswith("model."))
+    tests = sum(1 for r in results if r["unique_id"].startswith(("test.", "unit_test.")))
+    return models, tests
