@@ -79,6 +79,15 @@ class DataLayout:
     def feast_online_path(self) -> Path:
         return self.feast_dir / "online.db"
 
+    # trained bundles live in the BentoML model store; this names the one that serves
+    @property
+    def bentoml_home(self) -> Path:
+        return self.root / "bentoml"
+
+    @property
+    def promoted_path(self) -> Path:
+        return self.root / "models" / "promoted.json"
+
     # per-run reports
     @property
     def runs_dir(self) -> Path:
