@@ -28,7 +28,7 @@ def _catalogue(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     )
     theme_vec = {t: rng.normal(size=16) for t in schema.THEMES}
     vol_vec = {v: rng.normal(size=16) for v in schema.VOLATILITY_LEVELS}
-    emb = np.stack([theme_vec[t] + 0.5 * vol_vec[v] for t, v in zip(themes, vols)])
+    emb = np.stack([theme_vec[t] + 0.5 * vol_vec[v] for t, v in zip(themes, vols, strict=True)])
     return slots, emb + 0.1 * rng.normal(size=emb.shape)
 
 
