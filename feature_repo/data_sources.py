@@ -21,10 +21,20 @@ user_features_source = FileSource(
     owner="ml-platform@slotrec",
 )
 
+# The slot mart's play-time columns share their names with the player mart's; Feast joins both
+# into one training row, so the slot ones are renamed here rather than in the warehouse.
+SLOT_FIELD_MAPPING = {
+    "play_seconds_1d": "slot_play_seconds_1d",
+    "play_seconds_7d": "slot_play_seconds_7d",
+    "play_seconds_30d": "slot_play_seconds_30d",
+    "avg_session_seconds_30d": "slot_avg_session_seconds_30d",
+}
+
 slot_features_source = FileSource(
     name="slot_features_source",
     path=str(_export_dir / "slot_features.parquet"),
     timestamp_field=schema.FEATURE_TIMESTAMP,
+    field_mapping=SLOT_FIELD_MAPPING,
     description="Daily per-slot popularity and engagement snapshot.",
     tags={"dbt_model": "slot_features"},
     owner="ml-platform@slotrec",

@@ -24,6 +24,7 @@ user_activity = FeatureView(
         Field(name="session_count_30d", dtype=Int64),
         Field(name="avg_session_seconds_30d", dtype=Float64),
         Field(name="avg_bet_30d", dtype=Float64),
+        Field(name="stake_per_minute_30d", dtype=Float64),
         Field(name="segment", dtype=String),
     ],
     source=user_features_source,

@@ -79,7 +79,7 @@ def main(
         format="%(message)s",
         handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)],
     )
-    for noisy in ("feast", "urllib3", "ibis", "filelock"):
+    for noisy in ("feast", "urllib3", "ibis", "filelock", "faiss"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -80,32 +80,37 @@ class RunReport:
 
 
 def read_ingest_counts(warehouse: Path, start: date, end: date) -> list[DayIngest]:
-    """Per delivery day, rows in / quarantined by reason / out, from the checked-events model."""
+    """Per delivery day, rows in / quarantined by reason / out, from `daily_ingest_counts`.
+
+    The mart has a row for every outcome of every delivered day (zero when none occurred);
+    the report keeps only the reasons that did occur.
+    """
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
             """
-            select
-                delivered_on,
-                count(distinct source_file) as files,
-                coalesce(reject_reason, '') as reason,
-                count(*) as row_count
-            from int_events_checked
-            where delivered_on between ? and ?
-            group by all
-            order by 1, 3
+            select counts.delivered_on, counts.outcome, counts.is_clean, counts.row_count,
+                   coalesce(files.file_count, 0)
+            from daily_ingest_counts as counts
+            left join (
+                select delivered_on, count(distinct source_file) as file_count
+                from int_events_checked
+                where delivered_on between $1 and $2
+                group by delivered_on
+            ) as files on counts.delivered_on = files.delivered_on
+            where counts.delivered_on between $1 and $2
+            order by counts.delivered_on, counts.outcome_order
             """,
             [start, end],
         ).fetchall()
     days: dict[str, DayIngest] = {}
-    for day, files, reason, count in rows:
+    for day, outcome, is_clean, count, files in rows:
         key = day.isoformat()
-        entry = days.setdefault(key, DayIngest(key, 0, 0, {}, 0))
-        entry.files = max(entry.files, int(files))
+        entry = days.setdefault(key, DayIngest(key, int(files), 0, {}, 0))
         entry.rows_in += int(count)
-        if reason:
-            entry.rows_quarantined[reason] = int(count)
-        else:
+        if is_clean:
             entry.rows_out += int(count)
+        elif count:
+            entry.rows_quarantined[outcome] = int(count)
     return list(days.values())
 
 

@@ -28,6 +28,7 @@ def _user_snapshot(user_id: str, day: date, play_seconds: float, segment: str) -
         "session_count_30d": 1,
         "avg_session_seconds_30d": play_seconds,
         "avg_bet_30d": 1.0,
+        "stake_per_minute_30d": 15.0,
         "segment": segment,
         "favourite_provider": "pragmatic",
         "favourite_provider_share": 1.0,
@@ -46,11 +47,11 @@ def _slot_snapshot(slot_id: str, day: date, players: int) -> dict:
         "players_1d": players,
         "players_7d": players,
         "players_30d": players,
-        "slot_play_seconds_1d": 60.0 * players,
-        "slot_play_seconds_7d": 60.0 * players,
-        "slot_play_seconds_30d": 60.0 * players,
+        "play_seconds_1d": 60.0 * players,
+        "play_seconds_7d": 60.0 * players,
+        "play_seconds_30d": 60.0 * players,
         "popularity_trend": 1.0,
-        "slot_avg_session_seconds_30d": 60.0,
+        "avg_session_seconds_30d": 60.0,
         "distinct_players_total": players,
         "age_days": (day - DAY1).days,
         "is_active": True,
@@ -111,6 +112,7 @@ def test_historical_features_use_only_snapshots_from_before_the_label(store):
     assert u1.loc[1, "play_seconds_30d"] == 100.0
     assert u1.loc[1, "segment"] == "casual"
     assert u1.loc[1, "players_7d"] == 3
+    assert u1.loc[1, "slot_play_seconds_7d"] == 180.0
     assert u1.loc[2, "play_seconds_30d"] == 900.0
     assert u1.loc[2, "players_7d"] == 7
     u2 = rows[rows.user_id == "u2"].reset_index(drop=True)

@@ -1,0 +1,30 @@
+{#- the delivery days of this run only: read_raw_events prunes every other folder -#}
+with
+
+source as (
+
+    {{ slotrec.read_raw_events(source('raw', 'events'), slotrec.from_date(), slotrec.as_of()) }}
+
+),
+
+renamed as (
+
+    select
+        {{ dbt.safe_cast('event_id', dbt.type_string()) }} as event_id,
+        {{ dbt.safe_cast('user_id', dbt.type_string()) }} as user_id,
+        {{ dbt.safe_cast('slot_id', dbt.type_string()) }} as slot_id,
+        {{ dbt.safe_cast('session_id', dbt.type_string()) }} as session_id,
+        {{ dbt.safe_cast('event_type', dbt.type_string()) }} as event_type,
+        {{ dbt.safe_cast('occurred_at', dbt.type_timestamp()) }} as occurred_at,
+        {{ dbt.safe_cast('duration_seconds', slotrec.type_double()) }} as duration_seconds,
+        {{ dbt.safe_cast('bet_amount', slotrec.type_double()) }} as bet_amount,
+        {{ dbt.safe_cast('win_amount', slotrec.type_double()) }} as win_amount,
+        {{ dbt.safe_cast('request_id', dbt.type_string()) }} as request_id,
+        delivered_on,
+        source_file,
+        source_row_number
+    from source
+
+)
+
+select * from renamed

@@ -1,0 +1,147 @@
+"""End to end on a tiny simulated world: simulate → dbt build → Feast → online read.
+
+Slow (real dbt, real Feast), so marked; CI runs it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import duckdb
+import pandas as pd
+import pytest
+
+from feature_repo import store as feature_store
+from slotrec.daily import StepFailed, run_daily
+from slotrec.settings import Settings
+from slotrec.simulator import SimulationConfig, simulate_world
+
+pytestmark = pytest.mark.slow
+
+START = date(2026, 3, 1)
+DAYS = 4
+LAST = START + timedelta(days=DAYS - 1)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A tiny dirty world, backfilled up to the day before last, then one daily run."""
+    root = tmp_path_factory.mktemp("world")
+    settings = Settings(data_dir=root)
+    config = SimulationConfig(
+        seed=3, n_players=400, n_slots=50, days=DAYS, start_date=START, dirt_rate=0.03
+    )
+    simulate_world(config, settings.layout)
+    backfill, _ = run_daily(settings, LAST - timedelta(days=1), START)
+    report, path = run_daily(settings, LAST)
+    return settings, backfill, report, path
+
+
+def _manifest(settings: Settings, day: date) -> dict:
+    path = settings.layout.truth_dir / "dirt" / f"day={day.isoformat()}.json"
+    return json.loads(path.read_text())
+
+
+def test_quarantine_counts_equal_the_dirt_the_simulator_planted(world):
+    settings, backfill, report, _ = world
+    for day in [*backfill.ingest, *report.ingest]:
+        manifest = _manifest(settings, date.fromisoformat(day.day))
+        planted = {k: v for k, v in manifest["rejected"].items() if v}
+        assert day.rows_quarantined == planted, day.day
+        assert day.rows_in == manifest["delivered_rows"]
+        assert day.rows_out == manifest["clean_rows"]
+    assert report.status == "ok"
+    assert sum(report.quarantined_by_reason().values()) > 0
+
+
+def test_report_json_is_written_with_totals(world):
+    _, _, report, path = world
+    payload = json.loads(path.read_text())
+    assert payload["status"] == "ok"
+    assert payload["totals"]["rows_in"] == report.rows_in
+    assert set(payload["step_seconds"]) == {"check_raw", "transform", "features"}
+    assert payload["features"]["online_rows_written"]["user_features"] > 0
+
+
+def test_online_read_matches_a_hand_count_from_the_raw_events(world):
+    settings, _, _, _ = world
+    layout = settings.layout
+    events = pd.concat(
+        pd.read_parquet(layout.raw_events_day_dir(START + timedelta(days=i))) for i in range(DAYS)
+    )
+    # the hand count: clean play rows only (each simulator dirt row carries exactly one defect,
+    # and clean rows are recognisable because their event ids occur once with a known slot)
+    with duckdb.connect(str(layout.warehouse_path), read_only=True) as con:
+        clean_ids = set(
+            con.execute("select event_id from int_events_checked where reject_reason is null")
+            .df()
+            .event_id
+        )
+        top_user = con.execute(
+            "select user_id from user_features where snapshot_on = ? "
+            "order by play_seconds_30d desc limit 1",
+            [LAST],
+        ).fetchone()[0]
+    clean = events[events.event_id.isin(clean_ids)].drop_duplicates("event_id")
+    mine = clean[(clean.user_id == top_user) & (clean.occurred_at.dt.date <= LAST)]
+    play = mine[mine.event_type.isin(["heartbeat", "session_end"])]
+    expected_seconds = float(play.duration_seconds.sum())
+    expected_days = play.occurred_at.dt.date.nunique()
+
+    store = feature_store.open_store(settings)
+    online = feature_store.online_features(store, "user_profile_v1", [{"user_id": top_user}])
+    assert online["play_seconds_30d"][0] == pytest.approx(expected_seconds)
+    assert online["active_days_30d"][0] == expected_days
+    shares = [online[f"theme_share_{t}"][0] or 0.0 for t in __import__("slotrec").schema.THEMES]
+    assert sum(shares) == pytest.approx(1.0)
+
+
+def test_derived_segments_agree_with_the_hidden_truth(world):
+    settings, _, _, _ = world
+    truth = pd.read_parquet(settings.layout.truth_dir / "players.parquet")[["user_id", "segment"]]
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
+        derived = con.execute(
+            "select user_id, segment from users where first_played_at is not null"
+        ).df()
+    joined = derived.merge(truth, on="user_id", suffixes=("_derived", "_true"))
+    agreement = (joined.segment_derived == joined.segment_true).mean()
+    assert len(joined) > 100
+    assert agreement > 0.7
+
+
+def test_rerunning_a_day_gives_the_same_marts(world):
+    settings, _, _, _ = world
+    query = "select * from interactions order by user_id, slot_id"
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
+        before = con.execute(query).df()
+    run_daily(settings, LAST)
+    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
+        after = con.execute(query).df()
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_unreadable_file_stops_the_run_and_leaves_everything_as_it_was(world):
+    settings, _, _, _ = world
+    layout = settings.layout
+    next_day = LAST + timedelta(days=1)
+    day_dir = layout.raw_events_day_dir(next_day)
+    day_dir.mkdir(parents=True)
+    source = next(layout.raw_events_day_dir(LAST).glob("*.parquet"))
+    (day_dir / "part-00000.parquet").write_bytes(source.read_bytes()[:500])
+    warehouse_before = layout.warehouse_path.read_bytes()
+    online_before = layout.feast_online_path.read_bytes()
+    try:
+        with pytest.raises(StepFailed) as failure:
+            run_daily(settings, next_day)
+        assert failure.value.step == "check_raw"
+        assert "part-00000.parquet" in str(failure.value)
+        assert layout.warehouse_path.read_bytes() == warehouse_before
+        assert layout.feast_online_path.read_bytes() == online_before
+        report = json.loads((layout.run_dir(next_day) / "report.json").read_text())
+        assert report["status"] == "failed"
+        assert report["failed_step"] == "check_raw"
+    finally:
+        for path in day_dir.iterdir():
+            path.unlink()
+        day_dir.rmdir()
