@@ -194,6 +194,109 @@ def daily(
 
 
 @app.command()
+def train(
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Retrain on the warehouse as of this day.")
+    ] = None,
+    interactions: Annotated[
+        Path | None,
+        typer.Option(help="Train on any CSV/parquet log instead of the warehouse."),
+    ] = None,
+    user_col: Annotated[str, typer.Option(help="--interactions: user column.")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="--interactions: item column.")] = "item_id",
+    time_col: Annotated[str, typer.Option(help="--interactions: timestamp column.")] = "timestamp",
+    weight_col: Annotated[
+        str | None, typer.Option(help="--interactions: optional weight column.")
+    ] = None,
+    split: Annotated[
+        str, typer.Option(help="--interactions: leave_last_out or temporal.")
+    ] = "leave_last_out",
+    epochs: Annotated[int | None, typer.Option(min=1, help="Upper bound on epochs.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the evaluation JSON here.")] = None,
+    no_promote: Annotated[bool, typer.Option(help="Write the bundle but never promote.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Train NeuMF + baselines, evaluate, write a bundle and gate it (or evaluate a file)."""
+    from slotrec.atomic import write_json_atomic
+    from training.pipeline import run_training, slotrec_train_config
+
+    if (as_of is None) == (interactions is None):
+        raise typer.BadParameter("give exactly one of --as-of and --interactions")
+    overrides = {"epochs": epochs} if epochs else {}
+    if interactions is not None:
+        from training.external import InteractionColumns, InteractionsFileError, train_on_file
+
+        if split not in ("leave_last_out", "temporal"):
+            raise typer.BadParameter("must be leave_last_out or temporal", param_hint="--split")
+        columns = InteractionColumns(user_col, item_col, time_col, weight_col)
+        try:
+            metrics = train_on_file(
+                interactions,
+                columns,
+                slotrec_train_config(weight_fn=None, **overrides),
+                split,  # type: ignore[arg-type]
+            )
+        except InteractionsFileError as exc:
+            raise _fail(str(exc)) from exc
+        target = out or Path("runs") / f"train-{interactions.stem}.json"
+        write_json_atomic(target, metrics)
+        _print_model_table(metrics)
+        console.print(f"evaluation: {target}")
+        return
+    settings = _settings(data_dir)
+    day = _parse_day(str(as_of), "--as-of")
+    if not settings.layout.warehouse_path.exists():
+        raise _fail(f"no warehouse at {settings.layout.warehouse_path}: run `slotrec daily` first")
+    outcome = run_training(settings, day, slotrec_train_config(**overrides), promote=not no_promote)
+    summary = outcome.summary()
+    write_json_atomic(out or settings.layout.run_dir(day) / "training.json", summary)
+    _print_model_table(outcome.bundle.metrics)
+    verdict = "[green]promoted[/green]" if outcome.promoted else "[yellow]not promoted[/yellow]"
+    console.print(f"bundle {summary['bundle']} {verdict}: {outcome.decision.reason}")
+
+
+@app.command()
+def rollback(data_dir: DataDirOption = None) -> None:
+    """Serve the previously promoted bundle again (one atomic step)."""
+    from training.promotion import PromotionError, PromotionRegistry
+
+    registry = PromotionRegistry(_settings(data_dir).layout.promoted_path)
+    current = registry.current
+    try:
+        restored = registry.rollback()
+    except PromotionError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"rolled back from {current} to [green]{restored}[/green]")
+
+
+def _print_model_table(metrics: dict[str, Any]) -> None:
+    """NeuMF and baselines side by side: validation and test, full and sampled ranking."""
+    from rich.table import Table
+
+    table = Table(title="NeuMF vs baselines (@10)", show_edge=False)
+    for column in (
+        "model",
+        "valid NDCG",
+        "test HR full",
+        "test NDCG full",
+        "test HR 99",
+        "test NDCG 99",
+    ):
+        table.add_column(column, justify="right")
+    test = metrics["test"]
+    for name, valid in metrics["validation"].items():
+        table.add_row(
+            name,
+            f"{valid['ndcg10']:.4f}",
+            f"{test['full'][name]['hr10']:.4f}",
+            f"{test['full'][name]['ndcg10']:.4f}",
+            f"{test['sampled'][name]['hr10']:.4f}",
+            f"{test['sampled'][name]['ndcg10']:.4f}",
+        )
+    Console().print(table)
+
+
+@app.command()
 def demo(
     data_dir: DataDirOption = None,
     players: Annotated[int, typer.Option(min=10)] = 2_000,
@@ -201,7 +304,11 @@ def demo(
     days: Annotated[int, typer.Option(min=2)] = 7,
     seed: Annotated[int, typer.Option()] = 7,
 ) -> None:
-    """The quick-start job: simulate a small world, backfill it, run the last day, show it."""
+    """The quick-start job: simulate a small world, backfill it, run the last day, show it.
+
+    The backfill loads the history; the last day is an ordinary daily run, so it also
+    retrains, gates and promotes the first bundle.
+    """
     from datetime import timedelta
 
     from feature_repo import store as feature_store
@@ -223,6 +330,7 @@ def demo(
                 settings,
                 last - timedelta(days=1),
                 first,
+                with_training=False,
                 on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
             )
         with console.status(f"daily run {last}") as status:

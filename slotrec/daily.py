@@ -1,8 +1,9 @@
 """`slotrec daily`: one day of the pipeline, every stage that exists, in order.
 
 check raw files → dbt build (atomic warehouse swap) → export feature tables → Feast apply +
-materialize → run report. Each step is timed; a failure stops the run, records which step failed
-and why in the report, and leaves everything the previous run produced in place.
+materialize → train → evaluate → gate → promote → run report. Each step is timed; a failure
+stops the run, records which step failed and why in the report, and leaves everything the
+previous run produced in place (the warehouse, the online store, the promoted bundle).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def run_daily(
     as_of: date,
     from_date: date | None = None,
     with_features: bool = True,
+    with_training: bool = True,
     on_step: Callable[[str], None] | None = None,
     on_dbt_line: Callable[[str], None] | None = None,
 ) -> tuple[RunReport, Path]:
@@ -125,8 +127,23 @@ def run_daily(
             except Exception as exc:  # Feast raises many types; the report must say which step
                 raise fail("features", exc) from exc
 
+    if with_features and with_training:
+        notify("train → evaluate → gate → promote")
+        with _timed(report, "train"):
+            try:
+                report.training = train_and_gate(settings, as_of)
+            except Exception as exc:  # a failed retrain must never touch the promoted bundle
+                raise fail("train", exc) from exc
+
     report.finish("ok")
     return report, report.write(run_dir)
+
+
+def train_and_gate(settings: Settings, as_of: date) -> dict[str, object]:
+    """Retrain on the fresh marts, write the bundle, promote it if it passes the gate."""
+    from training.pipeline import run_training
+
+    return run_training(settings, as_of).summary()
 
 
 def load_features(settings: Settings, as_of: date) -> dict[str, object]:

@@ -40,6 +40,7 @@ class RunReport:
     ingest: list[DayIngest] = field(default_factory=list)
     marts: dict[str, int] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -152,6 +153,14 @@ def print_summary(report: RunReport, console: Console, report_path: Path | None 
         console.print("marts: " + ", ".join(f"{k} {v:,}" for k, v in report.marts.items()))
     if report.features:
         console.print(f"features: {report.features}")
+    if report.training:
+        t = report.training
+        verdict = "promoted" if t.get("promoted") else "kept the serving bundle"
+        console.print(f"training: bundle {t.get('bundle')} {verdict} ({t['gate']['reason']})")
+        console.print(
+            "validation NDCG@10: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in t.get("validation_ndcg10", {}).items())
+        )
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.step_seconds.items())
     console.print(f"steps: {timings}")
     for warning in report.warnings:

@@ -33,7 +33,7 @@ def world(tmp_path_factory):
         seed=3, n_players=400, n_slots=50, days=DAYS, start_date=START, dirt_rate=0.03
     )
     simulate_world(config, settings.layout)
-    backfill, _ = run_daily(settings, LAST - timedelta(days=1), START)
+    backfill, _ = run_daily(settings, LAST - timedelta(days=1), START, with_training=False)
     report, path = run_daily(settings, LAST)
     return settings, backfill, report, path
 
@@ -60,7 +60,7 @@ def test_report_json_is_written_with_totals(world):
     payload = json.loads(path.read_text())
     assert payload["status"] == "ok"
     assert payload["totals"]["rows_in"] == report.rows_in
-    assert set(payload["step_seconds"]) == {"check_raw", "transform", "features"}
+    assert set(payload["step_seconds"]) == {"check_raw", "transform", "features", "train"}
     assert payload["features"]["online_rows_written"]["user_features"] > 0
 
 
@@ -115,7 +115,7 @@ def test_rerunning_a_day_gives_the_same_marts(world):
     query = "select * from interactions order by user_id, slot_id"
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         before = con.execute(query).df()
-    run_daily(settings, LAST)
+    run_daily(settings, LAST, with_training=False)
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         after = con.execute(query).df()
     pd.testing.assert_frame_equal(before, after)

@@ -18,7 +18,9 @@ def _events(n: int) -> pa.Table:
     return pa.table(
         {
             name: pa.array([None] * n, type=field.type)
-            for name, field in zip(schema.RAW_EVENT_SCHEMA.names, schema.RAW_EVENT_SCHEMA)
+            for name, field in zip(
+                schema.RAW_EVENT_SCHEMA.names, schema.RAW_EVENT_SCHEMA, strict=True
+            )
         }
     )
 
@@ -45,7 +47,7 @@ def test_truncated_parquet_stops_with_the_file_named(tmp_path):
     pq.write_table(_events(50), good)
     broken = day_dir / "part-00001.parquet"
     broken.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
-    with pytest.raises(ingest.RawDataError, match="part-00001.parquet"):
+    with pytest.raises(ingest.RawDataError, match=r"part-00001\.parquet"):
         ingest.check_event_days(layout, [DAY])
 
 
@@ -54,7 +56,7 @@ def test_missing_contract_column_is_named(tmp_path):
     day_dir = layout.raw_events_day_dir(DAY)
     day_dir.mkdir(parents=True)
     pq.write_table(_events(2).drop(["occurred_at"]), day_dir / "part-00000.parquet")
-    with pytest.raises(ingest.RawDataError, match="lacks required column.*occurred_at"):
+    with pytest.raises(ingest.RawDataError, match=r"lacks required column.*occurred_at"):
         ingest.check_event_days(layout, [DAY])
 
 
@@ -71,7 +73,7 @@ def test_unsupported_format_is_refused(tmp_path):
     day_dir = layout.raw_events_day_dir(DAY)
     day_dir.mkdir(parents=True)
     (day_dir / "events.csv").write_text("event_id\n1\n")
-    with pytest.raises(ingest.RawDataError, match="events.csv has an unsupported format"):
+    with pytest.raises(ingest.RawDataError, match=r"events\.csv has an unsupported format"):
         ingest.check_event_days(layout, [DAY])
 
 
