@@ -155,6 +155,15 @@ def load_slotrec_data(
     )
     user_ids = _ids_by_index(index[index.side == "user"])
     slot_ids = _ids_by_index(index[index.side == "slot"])
+    span_days = (plays["played_on"].max() - plays["played_on"].min()).days + 1
+    # A young deployment (a few days of history) still gets a train window at least twice as
+    # long as validation; the configured window applies once history allows it.
+    valid_days = min(valid_days, max(1, (span_days - test_days) // 3))
+    if span_days < test_days + valid_days + 1:
+        raise ValueError(
+            f"only {span_days} day(s) of plays up to {as_of}: training needs at least "
+            f"{test_days + valid_days + 1} (train, validation and test days)"
+        )
     split = temporal_split(
         plays,
         valid_days=valid_days,
@@ -163,6 +172,11 @@ def load_slotrec_data(
         n_users=len(user_ids),
         n_items=len(slot_ids),
     )
+    if split.train.empty or split.valid.empty or split.test.empty:
+        raise ValueError(
+            f"too little data up to {as_of} for a temporal split: {len(split.train)} train, "
+            f"{len(split.valid)} validation, {len(split.test)} test interactions"
+        )
     # temporal_split carried play seconds in the weight column; turn train into graded pairs.
     train_days = split.train.rename(columns={WEIGHT: PLAY_SECONDS})
     split = Split(collapse_train(train_days), split.valid, split.test, split.n_users, split.n_items)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -35,9 +35,25 @@ log = logging.getLogger(__name__)
 
 def slotrec_train_config(**overrides: Any) -> TrainConfig:
     """Training settings for slot plays: graded weights, early stopping on full NDCG@10."""
-    defaults: dict[str, Any] = {"weight_fn": graded_weight, "epochs": 40, "patience": 5}
+    defaults: dict[str, Any] = {
+        "weight_fn": graded_weight,
+        "epochs": 40,
+        "patience": 5,
+        "l2": 1e-4,
+    }
     defaults.update(overrides)
     return TrainConfig(**defaults)
+
+
+def fit_batch_size(config: TrainConfig, train_pairs: int) -> TrainConfig:
+    """Shrink the batch for small data, so an epoch still takes a few dozen optimiser steps.
+
+    Large batches are what make training fast on a big world, but on a young deployment with a
+    few thousand plays one 16k batch per epoch would learn almost nothing per epoch.
+    """
+    samples = train_pairs * (1 + config.negatives)
+    target = 1 << max(8, int(np.log2(max(samples // 32, 1))))
+    return replace(config, batch_size=min(config.batch_size, target))
 
 
 def fit_baselines(split: Split) -> dict[str, Any]:
@@ -59,14 +75,25 @@ def evaluate_all(
     has played both.
     """
     known_for_test = pd.concat([split.train, split.valid], ignore_index=True)
-    out: dict[str, Any] = {"validation": {}, "test": {"full": {}, "sampled": {}}}
+    # The NCF paper's 99 sampled negatives; a catalogue too small for that uses half of it.
+    negatives = min(99, split.n_items // 2)
+    out: dict[str, Any] = {
+        "validation": {},
+        "test": {"full": {}, "sampled": {}},
+        "sampled_negatives": negatives,
+    }
     for name, model in models.items():
         out["validation"][name] = evaluate_model(model, split.train, split.valid, split.n_items)
         out["test"]["full"][name] = evaluate_model(
             model, known_for_test, split.test, split.n_items, groups=groups
         )
         out["test"]["sampled"][name] = evaluate_model(
-            model, known_for_test, split.test, split.n_items, protocol="sampled"
+            model,
+            known_for_test,
+            split.test,
+            split.n_items,
+            protocol="sampled",
+            n_negatives=negatives,
         )
     out["comparison"] = {
         "validation": compare(out["validation"]),
@@ -134,6 +161,7 @@ def run_training(
     config = config or slotrec_train_config()
     data = load_slotrec_data(settings, as_of)
     split = data.split
+    config = fit_batch_size(config, len(split.train))
 
     models = fit_baselines(split)
     result = train_model(
