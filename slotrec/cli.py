@@ -179,12 +179,17 @@ def daily(
     settings = _settings(data_dir)
     day, start = _parse_range(as_of, from_date)
     with console.status("daily run") as status:
+
+        def on_step(step: str) -> None:
+            log.info("step: %s", step)
+            status.update(step)
+
         try:
             report, path = run_daily(
                 settings,
                 day,
                 start,
-                on_step=lambda step: (log.info("step: %s", step), status.update(step)),
+                on_step=on_step,
                 on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
             )
         except StepFailed as exc:

@@ -126,7 +126,11 @@ def point_in_time_segments(
     frame = store.get_historical_features(
         entity_df=entity_df, features=["user_activity:segment"]
     ).to_df()
-    return {row.user_id: row.segment for row in frame.itertuples() if isinstance(row.segment, str)}
+    return {
+        str(user_id): segment
+        for user_id, segment in zip(frame["user_id"], frame["segment"], strict=True)
+        if isinstance(segment, str)
+    }
 
 
 def load_slotrec_data(
@@ -242,10 +246,11 @@ def _evaluation_groups(
         ids = info["user_id"].dropna().tolist()
         segments = point_in_time_segments(settings, ids, test_start)
     groups: dict[int, str] = {}
-    for user_idx, row in info.iterrows():
-        first = row["first_played_at"]
+    for user_idx, user_id, segment, first in zip(
+        test_users, info["user_id"], info["segment"], info["first_played_at"], strict=True
+    ):
         if pd.notna(first) and pd.Timestamp(first) >= recent:
             groups[int(user_idx)] = "new"
         else:
-            groups[int(user_idx)] = segments.get(row["user_id"], row["segment"] or "unknown")
+            groups[int(user_idx)] = segments.get(user_id, segment or "unknown")
     return groups

@@ -92,13 +92,7 @@ class SlotIndex:
 
     def vectors(self) -> np.ndarray:
         """The stored (normalised) vectors, [n_slots, dim]."""
-        if self.kind == "exact":
-            return (
-                faiss.rev_swig_ptr(self.index.get_xb(), len(self) * self.dim)
-                .reshape(len(self), self.dim)
-                .copy()
-            )
-        return np.vstack([self.index.reconstruct(i) for i in range(len(self))])
+        return np.asarray(self.index.reconstruct_n(0, len(self)), dtype=np.float32)
 
     def save(self, folder: Path) -> None:
         """Write `index.faiss` and `slot_ids.json` into `folder` (each atomically)."""

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from slotrec.settings import Settings
 from training.baselines import EASE, ItemKNN, Popularity
@@ -26,6 +25,7 @@ from training.evaluate import compare, evaluate_model
 from training.index import SlotIndex
 from training.metadata_model import MetadataEmbedder, evaluate_holdout
 from training.model_store import use_model_store
+from training.models import NeuMF
 from training.promotion import GateDecision, PromotionRegistry, gate
 from training.splits import ITEM, Split
 from training.trainer import EpochStats, TrainConfig, graded_weight, train_model
@@ -102,7 +102,7 @@ def evaluate_all(
     return out
 
 
-def slot_vectors(model: torch.nn.Module, data: SlotrecData) -> tuple[np.ndarray, dict[str, Any]]:
+def slot_vectors(model: NeuMF, data: SlotrecData) -> tuple[np.ndarray, dict[str, Any]]:
     """One vector per released slot: learned where the slot was played, else from metadata.
 
     Returns the vectors in `data.slots` order and the metadata model's checkpoint + holdout
@@ -182,6 +182,7 @@ def run_training(
         "seconds": round(result.seconds, 2),
     }
 
+    assert isinstance(result.model, NeuMF)
     vectors, metadata = slot_vectors(result.model, data)
     metrics["metadata_model"] = {k: v for k, v in metadata.items() if k != "checkpoint"}
     bundle = Bundle(
