@@ -382,6 +382,35 @@ def bench_data(
     console.print_json(data=result)
 
 
+@bench_app.command("quality")
+def bench_quality(
+    ml100k: Annotated[
+        Path, typer.Option(help="MovieLens-100K u.data (or its folder); never copied.")
+    ] = Path("../shared/data/ml-100k/u.data"),
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path(
+        "benchmarks/results/quality.json"
+    ),
+) -> None:
+    """NeuMF vs popularity, item-kNN and EASE on MovieLens-100K (leave-last-out)."""
+    from benchmarks.quality_bench import run_quality_bench
+
+    if not ml100k.exists():
+        raise typer.BadParameter(f"{ml100k} does not exist", param_hint="--ml100k")
+    run_quality_bench(ml100k, out, log=lambda msg: log.info(msg))
+    console.print(f"results: {out}")
+
+
+@bench_app.command("train")
+def bench_train(
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("benchmarks/results/train.json"),
+) -> None:
+    """Training throughput (samples/s) on synthetic worlds of several sizes."""
+    from benchmarks.train_bench import run_train_bench
+
+    run_train_bench(out, log=lambda msg: log.info(msg))
+    console.print(f"results: {out}")
+
+
 class _progress:
     """A rich progress bar that simulator-style callbacks `(done, total, message)` can drive."""
 
