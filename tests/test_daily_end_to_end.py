@@ -174,7 +174,7 @@ def test_gate_refuses_a_worse_bundle_and_rollback_restores_the_previous(world):
     from training.pipeline import run_training, slotrec_train_config
     from training.promotion import PromotionRegistry
 
-    settings, _, report, _ = world
+    settings, _, _, _ = world
     registry = PromotionRegistry(settings.layout.promoted_path)
     first = registry.current
     # learning rates of zero leave NeuMF at its random initialisation: deliberately worse
