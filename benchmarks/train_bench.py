@@ -103,8 +103,11 @@ def measure_throughput(
         "epochs": epochs,
         "batch_size": config.batch_size,
         "negatives": config.negatives,
-        "model": {"gmf_dim": config.gmf_dim, "mlp_dim": config.mlp_dim,
-                  "layers": list(config.layers)},
+        "model": {
+            "gmf_dim": config.gmf_dim,
+            "mlp_dim": config.mlp_dim,
+            "layers": list(config.layers),
+        },
         "threads": config.num_threads or torch.get_num_threads(),
         "load_average_before": [round(x, 2) for x in load_before],
     }

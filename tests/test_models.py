@@ -52,6 +52,21 @@ def test_score_all_matches_pairwise_scores(kind: str) -> None:
         torch.testing.assert_close(model.score_all(torch.arange(N_USERS)), pairwise)
 
 
+@pytest.mark.parametrize("kind", ["gmf", "mlp", "neumf"])
+def test_grouped_rows_broadcast_like_aligned_pairs(kind: str) -> None:
+    # The trainer passes one user row per positive against [positive + negatives] item rows.
+    model = fresh(kind)
+    users = torch.tensor([0, 5, 11])
+    items = torch.tensor([[1, 2, 3, 4], [0, 8, 7, 6], [5, 5, 2, 1]])
+    index = {"user": users, "item": items.reshape(-1)}
+    shape = {"user": (3, 1, -1), "item": (3, 4, -1)}
+    rows = [t(index[side]).view(shape[side]) for t, side in model.embedding_tables()]
+    with torch.no_grad():
+        grouped = model.forward_embedded(rows)
+        aligned = model.score(users.repeat_interleave(4), items.reshape(-1)).view(3, 4)
+    torch.testing.assert_close(grouped, aligned)
+
+
 def test_gmf_inner_product_equals_the_gmf_part() -> None:
     neumf = fresh("neumf")
     assert isinstance(neumf, NeuMF)
@@ -169,7 +184,14 @@ def test_early_stopping_restores_the_best_epoch(monkeypatch: pytest.MonkeyPatch)
 
     result_holder: dict[str, Any] = {}
     config = TrainConfig(
-        gmf_dim=4, mlp_dim=4, layers=(8, 4), batch_size=64, epochs=10, patience=3, num_threads=1
+        gmf_dim=4,
+        mlp_dim=4,
+        layers=(8, 4),
+        batch_size=64,
+        epochs=10,
+        patience=3,
+        num_threads=1,
+        valid_window=1,
     )
     model = build_model("neumf", 80, 40, **config.model_args("neumf"))
     result_holder["model"] = model
@@ -180,6 +202,29 @@ def test_early_stopping_restores_the_best_epoch(monkeypatch: pytest.MonkeyPatch)
     for name, value in result.model.state_dict().items():
         assert torch.equal(value, snapshots[2][name]), name
     assert not torch.equal(snapshots[5]["out.weight"], snapshots[2]["out.weight"])
+
+
+def test_best_epoch_follows_the_smoothed_validation_curve(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, valid = two_taste_world()
+    # raw best is epoch 2 (0.6), a spike; the mean of three checks peaks at epoch 6
+    scripted = iter([0.2, 0.6, 0.1, 0.45, 0.45, 0.45, 0.0, 0.0, 0.0, 0.0])
+    monkeypatch.setattr(
+        trainer, "evaluate_model", lambda *a, **k: {"ndcg10": next(scripted), "hr10": 0.0}
+    )
+    config = TrainConfig(
+        gmf_dim=4,
+        mlp_dim=4,
+        layers=(8, 4),
+        batch_size=64,
+        epochs=10,
+        patience=4,
+        num_threads=1,
+        valid_window=3,
+    )
+    result = train_model("neumf", train, valid, config)
+    assert result.best_epoch == 6
+    assert result.best_metric == pytest.approx(0.45)
+    assert len(result.history) == 10
 
 
 def test_same_seed_same_model() -> None:

@@ -44,9 +44,12 @@ class NCFModel(nn.Module):
         raise NotImplementedError
 
     def forward_embedded(self, rows: list[torch.Tensor]) -> torch.Tensor:
-        """Logits `[batch]` from already-gathered embedding rows, one `[batch, dim]` per table.
+        """Logits from already-gathered embedding rows, one tensor per table.
 
-        The trainer gathers the rows itself so it can update only the rows a batch touched.
+        Rows are aligned `[batch, dim]` tensors, or broadcastable ones: the trainer passes user
+        rows `[n, 1, dim]` against item rows `[n, k, dim]` (a positive and its negatives share
+        their user) and gets logits `[n, k]`. It gathers the rows itself so it can update only
+        the rows a batch touched.
         """
         raise NotImplementedError
 
@@ -180,12 +183,28 @@ class MLP(NCFModel):
 
     def forward_embedded(self, rows: list[torch.Tensor]) -> torch.Tensor:
         """Logits `[batch]` from `[user rows, item rows]`."""
-        return self.out(self.tower(torch.cat(rows, dim=-1))).squeeze(-1)
+        user, item = rows
+        return self.out(_tower_pairs(self.tower, user, item)).squeeze(-1)
 
     def score_all(self, user_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch, n_items]`, sharing the first layer's per-side products."""
         users = torch.as_tensor(user_idx, dtype=torch.long)
         return self.out(_tower_all(self.tower, self.user(users), self.item.weight)).squeeze(-1)
+
+
+def _tower_pairs(tower: nn.Sequential, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    """Tower output `[batch, width]` for aligned (or broadcastable) user and item rows.
+
+    Equal to `tower(cat([users, items], -1))`, but the first layer is applied as two products,
+    `W_u u + W_i i + b`, so the `[batch, 2 * dim]` concatenation is never built (in training
+    that copy and its backward cost as much as the layer itself).
+    """
+    first = tower[0]
+    assert isinstance(first, nn.Linear)
+    dim = users.shape[-1]
+    # broadcasting: user rows [n, 1, dim] are projected once, not once per negative
+    hidden = users @ first.weight[:, :dim].T + first.bias + items @ first.weight[:, dim:].T
+    return tower[1:](hidden)  # [batch, width] or [n, k, width]
 
 
 def _tower_all(tower: nn.Sequential, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
@@ -264,9 +283,12 @@ class NeuMF(NCFModel):
     def forward_embedded(self, rows: list[torch.Tensor]) -> torch.Tensor:
         """Logits `[batch]` from the four tables' rows."""
         gmf_user, gmf_item, mlp_user, mlp_item = rows
-        gmf = gmf_user * gmf_item  # [batch, gmf_dim]
-        mlp = self.tower(torch.cat([mlp_user, mlp_item], dim=-1))  # [batch, layers[-1]]
-        return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
+        mlp = _tower_pairs(self.tower, mlp_user, mlp_item)  # [batch, layers[-1]]
+        # out(cat([p ⊙ q, mlp])) without building either the product or the concatenation:
+        # h_gmf · (p ⊙ q) = ((p ⊙ h_gmf) ⊙ q).sum(), and p ⊙ h_gmf is one row per user
+        weight = self.out.weight[0]
+        gmf = (gmf_user * weight[: self.gmf_dim] * gmf_item).sum(-1)
+        return gmf + mlp @ weight[self.gmf_dim :] + self.out.bias
 
     def gmf_part(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """The GMF half's contribution to the logit `[batch]` (no bias)."""
