@@ -28,6 +28,9 @@ EXPORTED_MARTS: dict[str, str] = {
     "slot_features": schema.SLOT_ID,
 }
 
+# The feature views loaded from the daily snapshots by `materialize`.
+SNAPSHOT_VIEWS: tuple[str, ...] = ("user_activity", "user_taste", "slot_popularity")
+
 
 def end_of_day(day: date) -> datetime:
     """The instant a daily snapshot describes: midnight UTC after `day`."""
@@ -67,9 +70,9 @@ def definitions() -> list[Any]:
     """
     import importlib
 
-    from feature_repo import data_sources, entities, feature_services, features
+    from feature_repo import data_sources, entities, feature_services, features, live_state
 
-    for module in (entities, data_sources, features, feature_services):
+    for module in (entities, data_sources, features, feature_services, live_state):
         importlib.reload(module)
     return [
         entities.user,
@@ -80,6 +83,7 @@ def definitions() -> list[Any]:
         feature_services.ranking_features,
         feature_services.user_profile,
         feature_services.slot_profile,
+        *live_state.LIVE_DEFINITIONS,
     ]
 
 
@@ -128,7 +132,10 @@ def materialize(store: FeatureStore, settings: Settings, as_of: date) -> Materia
     window (inclusive at both ends) also makes re-running a date overwrite the same rows.
     """
     end = end_of_day(as_of)
-    store.materialize(start_date=end - timedelta(days=1), end_date=end)
+    # Only the snapshot views: the live-state views are fed by pushes, never from a batch source.
+    store.materialize(
+        start_date=end - timedelta(days=1), end_date=end, feature_views=list(SNAPSHOT_VIEWS)
+    )
     rows: dict[str, int] = {}
     with duckdb.connect() as con:
         for table in EXPORTED_MARTS:

@@ -12,7 +12,7 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +96,18 @@ class DataLayout:
     def run_dir(self, as_of: date) -> Path:
         return self.runs_dir / as_of.isoformat()
 
+    # operations: the run history, the monitoring reports and the Evidently workspace
+    @property
+    def run_history_path(self) -> Path:
+        return self.root / "ops" / "runs.duckdb"
+
+    def reports_dir(self, as_of: date) -> Path:
+        return self.root / "reports" / as_of.isoformat()
+
+    @property
+    def monitoring_workspace_dir(self) -> Path:
+        return self.root / "monitoring" / "workspace"
+
 
 class Settings(BaseSettings):
     """Platform settings; environment variables `SLOTREC_*` override the defaults."""
@@ -111,6 +123,99 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = Field(default="8GB", description="DuckDB memory cap for dbt runs.")
     interaction_window_days: int = Field(
         default=90, ge=1, description="How far back the interactions mart looks."
+    )
+    # --- the serving real-time layer (bentos/realtime) ---------------------------------------
+    play_threshold_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Time on one slot in one session after which the player gets a fresh "
+        "next-slot suggestion (\"played for a relevant time\").",
+    )
+    live_state_window: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="How many recently played slots the live state keeps per player.",
+    )
+    live_state_max_age_hours: float = Field(
+        default=48.0,
+        gt=0,
+        description="Plays older than this leave the live state: by then a daily snapshot "
+        "holds them (kept longer than one day so a late or missed run leaves no gap).",
+    )
+    raw_sink_flush_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How long served events may wait in memory before they are appended to "
+        "the raw event files (one part file per flush).",
+    )
+    # --- the HTTP service (bentos/) -----------------------------------------------------------
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Token the admin endpoints (`slots`, `reload`) require in the "
+        "`Authorization: Bearer …` header; unset disables them.",
+    )
+    max_request_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Larger request bodies are refused (413)."
+    )
+    recent_weight: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="Weight of the folded-in recent-play vector against the model score.",
+    )
+    exploration_share: float = Field(
+        default=0.1, ge=0, le=0.5, description="At most this share of a list is exploration."
+    )
+    exploration_user_share: float = Field(
+        default=0.2, ge=0, le=1, description="Share of players in the exploration segment."
+    )
+    new_game_exposure_cap: int = Field(
+        default=500, ge=1, description="Exploration impressions a new game gets before review."
+    )
+    new_game_min_play_rate: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="Plays per exploration impression a new game needs to graduate.",
+    )
+    diversity_max_share: float = Field(
+        default=0.4,
+        gt=0,
+        le=1,
+        description="At most this share of a list may come from one theme or one provider.",
+    )
+    experiments_path: Path | None = Field(
+        default=None,
+        description="JSON file declaring A/B experiments; default: the built-in experiment.",
+    )
+    serving_poll_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How often each worker looks for new games and reload requests.",
+    )
+
+    # --- the daily run and monitoring (slotrec/daily.py, monitoring/) --------------------------
+    service_url: str | None = Field(
+        default=None,
+        description="Base URL of the running service (e.g. http://127.0.0.1:3000); when set, a "
+        "daily run that promotes a bundle asks it to reload. Unset: no call.",
+    )
+    drift_reference_days: int = Field(
+        default=7, ge=1, description="Data drift compares the run day with this many days before."
+    )
+    quality_history_days: int = Field(
+        default=7, ge=1, description="Trailing days whose median HR@10 / NDCG@10 is the baseline."
+    )
+    quality_alert_margin: float = Field(
+        default=0.15,
+        gt=0,
+        lt=1,
+        description="Alert when today's HR@10 or NDCG@10 is below the trailing median by more "
+        "than this share of the median (0.15: below 85% of the median).",
+    )
+    quality_min_history: int = Field(
+        default=3, ge=1, description="Days of history needed before the quality alert can fire."
     )
 
     @cached_property

@@ -1,0 +1,351 @@
+"""The live state of every player, kept in the Feast online store and shared by all workers.
+
+`LiveStateStore.record` is the `events` endpoint's whole job: append the events to the raw files,
+apply them to each player's state (`state.apply_events`), write the new states back through the
+push sources of `feature_repo/live_state.py`, and report who crossed the play-time threshold.
+Reads go through `get_online_features`, so a state written by one worker is seen by every other
+one on its next read (freshness is one SQLite commit).
+
+Guarantees:
+
+- Concurrency: updates of one player are serialised across every thread and process on one host
+  (`locks.StripedUserLocks` around read, change, write), so no event is lost or counted twice by
+  two workers racing on the same player, and a crossing is reported by exactly one of them.
+  Reads take no player lock; they see the state before or after an update, never half of one
+  (each update is one SQLite transaction). Across hosts (Redis online store, several machines)
+  the lock does not reach: two hosts updating one player at the same instant are
+  last-writer-wins on that player's play state. A lobby normally sends one player's events
+  through one connection, so this is rare; the raw files still get every event.
+- Durability: events reach the raw files whatever happens to the online store. If the store
+  cannot be read or written, `record` flushes the raw buffer at once and raises
+  `LiveStateUnavailable`; the service answers from what it has (degraded, still valid).
+- Redelivery: an event id applied in the last `REMEMBERED_EVENT_IDS` events of a player changes
+  nothing the second time (it is still appended to the raw files, where dbt dedupes it).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+from feast import FeatureStore
+from feast.data_source import PushMode
+
+from bentos.realtime.events import PlayEvent
+from bentos.realtime.locks import StripedUserLocks
+from bentos.realtime.raw_sink import RawEventSink
+from bentos.realtime.state import LiveRules, ThresholdCrossing, UserLiveState, apply_events
+from feature_repo import store as feature_store
+from slotrec import schema
+from slotrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PLAY_VIEW = "user_live_play"
+PROFILE_VIEW = "user_live_profile"
+PLAY_PUSH = "user_live_play_push"
+PROFILE_PUSH = "user_live_profile_push"
+PLAY_FEATURES = (
+    "played_slots",
+    "played_at_epoch_seconds",
+    "played_seconds",
+    "current_slot",
+    "current_session_id",
+    "current_started_at_epoch_seconds",
+    "current_slot_seconds",
+    "crossed_session_id",
+    "recent_event_ids",
+    "updated_at_epoch_seconds",
+)
+PROFILE_FEATURES = ("suggestion_json", "onboarding_json")
+
+
+class LiveStateUnavailable(RuntimeError):
+    """The online store could not be read or written.
+
+    Events passed to `record` were still queued for (and flushed to) the raw files; only the
+    live state is behind. The service should answer without it, marked as degraded.
+    """
+
+
+class LiveStateStore:
+    """Players' live state in the Feast online store, plus the raw-file sink for their events.
+
+    One instance per process: it holds one `FeatureStore` (registry cached, one SQLite
+    connection) and the raw sink's background thread. It is safe to use from many threads.
+    """
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+        """Open the online store at the settings' data directory.
+
+        The live-state definitions are applied to the registry if missing (so a service can start
+        before the first daily run). If the store cannot be opened, the instance still accepts
+        events into the raw files; every state call raises `LiveStateUnavailable` until a later
+        call manages to open it.
+
+        Args:
+            settings: Data directory, threshold, window, flush interval.
+            clock: The current UTC time; tests pass a fixed one.
+        """
+        self.settings = settings
+        self.rules = LiveRules(
+            threshold_seconds=settings.play_threshold_seconds,
+            window=settings.live_state_window,
+            max_age=timedelta(hours=settings.live_state_max_age_hours),
+        )
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self.sink = RawEventSink(settings.layout, settings.raw_sink_flush_seconds, self._clock)
+        self._locks = StripedUserLocks(settings.layout.feast_dir / "live_state.lock")
+        # Its own file: opening the store lazily can happen while player locks are held.
+        self._registry_lock = StripedUserLocks(settings.layout.feast_dir / "live_registry.lock")
+        # Feast's SQLite store shares one connection between threads: a write transaction of one
+        # thread would be visible to, or committed by, another. One Feast call at a time.
+        self._feast_lock = threading.RLock()
+        self._store: FeatureStore | None = None
+        self._play_refs = [f"{PLAY_VIEW}:{name}" for name in PLAY_FEATURES]
+        self._profile_refs = [f"{PROFILE_VIEW}:{name}" for name in PROFILE_FEATURES]
+        try:
+            self._open()
+        except Exception as exc:
+            log.warning("live state unavailable at start: %s", exc)
+
+    # --- public interface ------------------------------------------------------------------
+
+    def record(self, events: list[PlayEvent]) -> list[ThresholdCrossing]:
+        """Apply events to each player's live state and append them to the raw event files.
+
+        Args:
+            events: Validated events, any players, any order.
+
+        Returns:
+            The threshold crossings these events caused, at most one per player+slot+session
+            ever (a redelivered event does not cross again).
+
+        Raises:
+            LiveStateUnavailable: the online store failed; the events are in the raw files.
+        """
+        if not events:
+            return []
+        self.sink.add([event.raw_row() for event in events])
+        by_user: dict[str, list[PlayEvent]] = {}
+        for event in events:
+            by_user.setdefault(event.user_id, []).append(event)
+        try:
+            return self._apply(by_user)
+        except LiveStateUnavailable:
+            try:
+                self.sink.flush()
+            except OSError:
+                log.exception("raw sink flush failed too; the events stay queued")
+            raise
+
+    def state(self, user_id: str) -> UserLiveState:
+        """One player's live state (an empty state for a player never seen).
+
+        Raises:
+            LiveStateUnavailable: the online store failed.
+        """
+        return self.states([user_id])[user_id]
+
+    def states(self, user_ids: list[str]) -> dict[str, UserLiveState]:
+        """The live states of several players, read in one round trip.
+
+        Raises:
+            LiveStateUnavailable: the online store failed.
+        """
+        unique = list(dict.fromkeys(user_ids))
+        if not unique:
+            return {}
+        return self._read(unique)
+
+    def keep_suggestion(self, user_id: str, suggestion: dict) -> None:
+        """Keep a next-slot suggestion so the lobby can fetch it later (replaces the last one).
+
+        Raises:
+            LiveStateUnavailable: the online store failed.
+            TypeError: the suggestion is not JSON-able.
+        """
+        self._update_profile(user_id, suggestion_json=json.dumps(suggestion, default=str))
+
+    def save_onboarding(self, user_id: str, answers: dict) -> None:
+        """Store a player's onboarding answers (replacing earlier ones).
+
+        Raises:
+            LiveStateUnavailable: the online store failed.
+        """
+        self._update_profile(user_id, onboarding_json=json.dumps(answers, default=str))
+
+    def healthy(self) -> bool:
+        """Whether the online store answers a read now (for `/readyz`)."""
+        try:
+            self._read(["__slotrec_readiness_probe__"])
+        except LiveStateUnavailable:
+            return False
+        return True
+
+    def flush(self) -> None:
+        """Write every queued event to the raw files now."""
+        self.sink.flush()
+
+    def close(self) -> None:
+        """Flush the raw sink and stop its thread."""
+        self.sink.close()
+
+    # --- the online store ------------------------------------------------------------------
+
+    def _open(self) -> FeatureStore:
+        with self._feast_lock:
+            if self._store is not None:
+                return self._store
+            store = feature_store.open_store(self.settings)
+            with self._registry_lock.hold(["registry"]):
+                _ensure_definitions(store)
+            if store.config.online_store.type == "sqlite":
+                _use_wal(self.settings.layout.feast_online_path)
+            self._store = store
+            return store
+
+    def _feast(self, action: Callable[[FeatureStore], Any]) -> Any:
+        """Run one Feast call; any failure becomes `LiveStateUnavailable`."""
+        with self._feast_lock:
+            try:
+                return action(self._open())
+            except LiveStateUnavailable:
+                raise
+            except Exception as exc:
+                raise LiveStateUnavailable(f"online store failed: {exc}") from exc
+
+    def _read(self, user_ids: list[str]) -> dict[str, UserLiveState]:
+        rows = [{schema.USER_ID: user_id} for user_id in user_ids]
+        refs = self._play_refs + self._profile_refs
+        columns = self._feast(
+            lambda fs: fs.get_online_features(features=refs, entity_rows=rows).to_dict()
+        )
+        return {
+            user_id: _decode(user_id, {name: values[i] for name, values in columns.items()})
+            for i, user_id in enumerate(user_ids)
+        }
+
+    def _apply(self, by_user: dict[str, list[PlayEvent]]) -> list[ThresholdCrossing]:
+        crossings: list[ThresholdCrossing] = []
+        with self._locks.hold(by_user):
+            before = self._read(list(by_user))
+            now = self._clock()
+            after: list[UserLiveState] = []
+            for user_id, events in by_user.items():
+                new, crossed = apply_events(before[user_id], events, self.rules, now)
+                if new != before[user_id]:
+                    after.append(new)
+                crossings.extend(crossed)
+            if after:
+                frame = _play_frame(after, now)
+                self._feast(lambda fs: fs.push(PLAY_PUSH, frame, to=PushMode.ONLINE))
+        return crossings
+
+    def _update_profile(self, user_id: str, **changes: str) -> None:
+        with self._locks.hold([user_id]):
+            current = self._read([user_id])[user_id]
+            profile = {
+                "suggestion_json": _dump(current.suggestion),
+                "onboarding_json": _dump(current.onboarding),
+                **changes,
+            }
+            frame = pd.DataFrame(
+                [{schema.USER_ID: user_id, "live_updated_at": self._clock(), **profile}]
+            )
+            self._feast(lambda fs: fs.push(PROFILE_PUSH, frame, to=PushMode.ONLINE))
+
+
+def _ensure_definitions(store: FeatureStore) -> None:
+    """Apply the live-state definitions if this registry does not have them yet."""
+    from feature_repo import entities, live_state
+
+    have = {fv.name for fv in store.list_feature_views(allow_cache=False)}
+    if {PLAY_VIEW, PROFILE_VIEW} <= have:
+        return
+    log.info("applying the live-state definitions to the feature registry")
+    store.apply([entities.user, *live_state.LIVE_DEFINITIONS])
+    store.refresh_registry()
+
+
+def _use_wal(path: Any) -> None:
+    """Switch the SQLite online store to write-ahead logging (persistent, per database file).
+
+    In the default rollback-journal mode a writer waits for every reader and blocks them while
+    it commits; with WAL, readers in other workers go on reading the last commit.
+    """
+    with sqlite3.connect(str(path), timeout=10) as con:
+        con.execute("pragma journal_mode=wal")
+
+
+def _epoch(moment: datetime | None) -> float:
+    return moment.timestamp() if moment is not None else 0.0
+
+
+def _moment(seconds: float | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds else None
+
+
+def _dump(document: dict | None) -> str:
+    return json.dumps(document) if document is not None else ""
+
+
+def _load(text: str | None) -> dict | None:
+    return json.loads(text) if text else None
+
+
+def _play_frame(states: Iterable[UserLiveState], now: datetime) -> pd.DataFrame:
+    """The play-state rows to push, one per player (`feature_repo.live_state.user_live_play`)."""
+    rows = []
+    for s in states:
+        rows.append(
+            {
+                schema.USER_ID: s.user_id,
+                "live_updated_at": now,
+                "played_slots": list(s.played_slots),
+                "played_at_epoch_seconds": [_epoch(s.played_at.get(x)) for x in s.played_slots],
+                "played_seconds": [
+                    float(s.recent_play_seconds.get(x, 0.0)) for x in s.played_slots
+                ],
+                "current_slot": s.current_slot or "",
+                "current_session_id": s.current_session_id or "",
+                "current_started_at_epoch_seconds": _epoch(s.current_started_at),
+                "current_slot_seconds": float(s.current_slot_seconds),
+                "crossed_session_id": s.crossed_session_id or "",
+                "recent_event_ids": list(s.recent_event_ids),
+                "updated_at_epoch_seconds": _epoch(s.updated_at),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _decode(user_id: str, row: dict[str, Any]) -> UserLiveState:
+    """A state from one row of `get_online_features` (missing features come back as None)."""
+    slots = list(row.get("played_slots") or [])
+    played_at = list(row.get("played_at_epoch_seconds") or [])
+    seconds = list(row.get("played_seconds") or [])
+    return UserLiveState(
+        user_id=user_id,
+        played_slots=slots,
+        recent_play_seconds={s: float(v) for s, v in zip(slots, seconds, strict=False)},
+        current_slot=row.get("current_slot") or None,
+        current_slot_seconds=float(row.get("current_slot_seconds") or 0.0),
+        updated_at=_moment(row.get("updated_at_epoch_seconds")),
+        suggestion=_load(row.get("suggestion_json")),
+        onboarding=_load(row.get("onboarding_json")),
+        played_at={
+            s: moment
+            for s, v in zip(slots, played_at, strict=False)
+            if (moment := _moment(v)) is not None
+        },
+        current_session_id=row.get("current_session_id") or None,
+        current_started_at=_moment(row.get("current_started_at_epoch_seconds")),
+        crossed_session_id=row.get("crossed_session_id") or None,
+        recent_event_ids=list(row.get("recent_event_ids") or []),
+    )

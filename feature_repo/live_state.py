@@ -1,0 +1,104 @@
+"""The live per-player state the service keeps between daily runs, pushed to the online store.
+
+The daily snapshots (`features.py`) describe a player up to the last run. What happened since —
+the slots played in the last minutes, the time on the slot being played now, the suggestion the
+lobby may fetch, the onboarding answers — is written by the service through two push sources and
+read back with `get_online_features`. Living in the online store (SQLite here, Redis at scale)
+rather than in one worker's memory is what lets several workers and replicas share it.
+
+Two views, because they change at different rates: play state changes with every heartbeat;
+the profile (suggestion, onboarding) only when the service decides something. Writing one does
+not rewrite the other.
+
+Neither view is ever materialized: their batch sources exist only because Feast requires a push
+source to name one (for offline pushes), and `feature_repo.store.materialize` lists the snapshot
+views explicitly.
+"""
+
+from feast import FeatureView, Field, FileSource, PushSource
+from feast.data_source import DataSource
+from feast.types import Array, Float64, String
+
+from feature_repo.entities import user
+from slotrec.settings import get_settings
+
+# The timestamp of each push: when the service wrote the state.
+LIVE_TIMESTAMP = "live_updated_at"
+
+_export_dir = get_settings().layout.feature_export_dir
+
+live_play_push = PushSource(
+    name="user_live_play_push",
+    batch_source=FileSource(
+        name="user_live_play_offline",
+        path=str(_export_dir / "user_live_play.parquet"),
+        timestamp_field=LIVE_TIMESTAMP,
+    ),
+    description="Play state written by the service on every accepted play event.",
+    tags={"writer": "bentos.realtime"},
+    owner="ml-platform@slotrec",
+)
+
+live_profile_push = PushSource(
+    name="user_live_profile_push",
+    batch_source=FileSource(
+        name="user_live_profile_offline",
+        path=str(_export_dir / "user_live_profile.parquet"),
+        timestamp_field=LIVE_TIMESTAMP,
+    ),
+    description="Suggestions and onboarding answers written by the service.",
+    tags={"writer": "bentos.realtime"},
+    owner="ml-platform@slotrec",
+)
+
+# No ttl: the service prunes old plays itself (live_state_max_age_hours in the settings), and
+# onboarding answers must outlive any quiet period.
+user_live_play = FeatureView(
+    name="user_live_play",
+    entities=[user],
+    schema=[
+        # Slots played since the last daily snapshot, most recent first, with when (epoch s).
+        Field(name="played_slots", dtype=Array(String)),
+        Field(name="played_at_epoch_seconds", dtype=Array(Float64)),
+        # Seconds played on each of played_slots (same order): the folded-in vector's weights.
+        Field(name="played_seconds", dtype=Array(Float64)),
+        # The ongoing session: its slot ("" once ended), id, start (epoch s) and time so far.
+        Field(name="current_slot", dtype=String),
+        Field(name="current_session_id", dtype=String),
+        Field(name="current_started_at_epoch_seconds", dtype=Float64),
+        Field(name="current_slot_seconds", dtype=Float64),
+        # The session whose play-time threshold crossing was already reported ("" if none).
+        Field(name="crossed_session_id", dtype=String),
+        # The last event ids applied, so a redelivered event does not count twice.
+        Field(name="recent_event_ids", dtype=Array(String)),
+        Field(name="updated_at_epoch_seconds", dtype=Float64),
+    ],
+    source=live_play_push,
+    online=True,
+    description="A player's plays since the last daily snapshot and the session being played.",
+    tags={"writer": "bentos.realtime"},
+    owner="ml-platform@slotrec",
+)
+
+user_live_profile = FeatureView(
+    name="user_live_profile",
+    entities=[user],
+    schema=[
+        # JSON documents: their shape belongs to the service, not to the feature store.
+        Field(name="suggestion_json", dtype=String),
+        Field(name="onboarding_json", dtype=String),
+    ],
+    source=live_profile_push,
+    online=True,
+    description="The last kept next-slot suggestion and the onboarding answers of a player.",
+    tags={"writer": "bentos.realtime"},
+    owner="ml-platform@slotrec",
+)
+
+# What `feast apply` registers for the live layer (the `user` entity comes from entities.py).
+LIVE_DEFINITIONS: list[DataSource | FeatureView] = [
+    live_play_push,
+    live_profile_push,
+    user_live_play,
+    user_live_profile,
+]
