@@ -16,7 +16,7 @@ that scores everything the same gets no credit.
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 
 from training import metrics
+from training.models import NCFModel
 from training.sampling import PositiveSet, sample_distinct_negatives
 from training.splits import ITEM, USER
 
@@ -35,7 +36,7 @@ _NOT_COMPARED = frozenset({"users", "k"})
 
 def score_users(model: Any, user_idx: np.ndarray) -> np.ndarray:
     """Scores `[len(user_idx), n_items]` from a torch module or a numpy baseline."""
-    if isinstance(model, torch.nn.Module):
+    if isinstance(model, NCFModel):
         was_training = model.training
         model.eval()
         with torch.no_grad():
@@ -50,12 +51,12 @@ def score_pairs(model: Any, user_idx: np.ndarray, item_idx: np.ndarray) -> np.nd
 
     Torch models score just those pairs; baselines score whole rows and pick from them.
     """
-    if isinstance(model, torch.nn.Module):
+    if isinstance(model, NCFModel):
         was_training = model.training
         model.eval()
-        users = torch.as_tensor(np.repeat(user_idx, item_idx.shape[1]), dtype=torch.long)
+        pair_users = torch.as_tensor(np.repeat(user_idx, item_idx.shape[1]), dtype=torch.long)
         with torch.no_grad():
-            flat = model.score(users, torch.as_tensor(item_idx.ravel(), dtype=torch.long))
+            flat = model.score(pair_users, torch.as_tensor(item_idx.ravel(), dtype=torch.long))
         model.train(was_training)
         return flat.numpy().reshape(item_idx.shape)
     users, inverse = np.unique(user_idx, return_inverse=True)
@@ -249,5 +250,5 @@ def compare(
     return out
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[int | float | np.number]:
     return isinstance(value, int | float | np.number) and not isinstance(value, bool)

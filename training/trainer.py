@@ -499,14 +499,24 @@ def pretrained_neumf(
     Returns:
         `(gmf, mlp, neumf)` results; the NeuMF one carries the final model.
     """
-    sizes = {"n_users": n_users, "n_items": n_items}
-    gmf = train_model("gmf", train, valid, config, progress=progress, **sizes)
-    mlp = train_model("mlp", train, valid, config, progress=progress, **sizes)
+    gmf = train_model(
+        "gmf", train, valid, config, n_users=n_users, n_items=n_items, progress=progress
+    )
+    mlp = train_model(
+        "mlp", train, valid, config, n_users=n_users, n_items=n_items, progress=progress
+    )
     model = gmf.model
     neumf = NeuMF(model.n_users, model.n_items, **config.model_args("neumf"))
     assert isinstance(gmf.model, type(model)) and hasattr(gmf.model, "user")
     neumf.load_pretrained(gmf.model, mlp.model, alpha)  # type: ignore[arg-type]
     result = train_model(
-        "neumf", train, valid, neumf_config or config, init=neumf, progress=progress, **sizes
+        "neumf",
+        train,
+        valid,
+        neumf_config or config,
+        n_users=n_users,
+        n_items=n_items,
+        init=neumf,
+        progress=progress,
     )
     return gmf, mlp, result
