@@ -1,0 +1,216 @@
+"""The HTTP schema: one pydantic model per request and response, with examples.
+
+BentoML turns these into the OpenAPI page and validates every body against them; a body that
+breaks a rule is answered 422 with the field and the rule (see `bentos.guard`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bentos.realtime.events import Identifier, PlayEvent
+from slotrec import schema
+
+Reason = Literal[
+    "similar", "history", "recent", "onboarding", "popular", "exploration", "new_game", "fallback"
+]
+Theme = Literal[schema.THEMES]  # type: ignore[valid-type]
+Volatility = Literal[schema.VOLATILITY_LEVELS]  # type: ignore[valid-type]
+Country = Literal[schema.COUNTRIES]  # type: ignore[valid-type]
+
+MAX_K = 100
+MAX_IDS = 200  # exclude lists, events per call: bounded so one request stays cheap
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PlayContext(_Strict):
+    """What the player is doing now: the slot just played and for how long."""
+
+    slot_id: Identifier = Field(description="The slot the player just played.")
+    minutes_played: float | None = Field(
+        default=None, ge=0, le=24 * 60, description="Minutes on that slot in this session."
+    )
+
+
+class RecommendRequest(_Strict):
+    """Ask for the next slots to show a player."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u0000042",
+                    "k": 10,
+                    "context": {"slot_id": "s000317", "minutes_played": 12},
+                    "exclude": ["s000005"],
+                }
+            ]
+        }
+    )
+
+    user_id: Identifier = Field(description="The player's external id (unknown: cold start).")
+    k: int = Field(default=10, ge=1, le=MAX_K, description="How many slots to return.")
+    context: PlayContext | None = Field(default=None, description="The slot just played.")
+    exclude: list[Identifier] = Field(
+        default_factory=list, max_length=MAX_IDS, description="Slots the lobby must not show."
+    )
+
+
+class RecommendedSlot(BaseModel):
+    """One ranked slot with why it is there."""
+
+    slot_id: str
+    name: str | None = None
+    score: float = Field(description="Ranking score in [0, 1]; higher ranks first.")
+    reason: Reason
+    because: str | None = Field(
+        default=None, description="The slot or segment the reason refers to, if any."
+    )
+
+
+class Suggestion(BaseModel):
+    """A next-slot suggestion made when a player crossed the play-time threshold."""
+
+    user_id: str
+    after_slot_id: str = Field(description="The slot played past the threshold.")
+    seconds_played: float
+    items: list[RecommendedSlot]
+    request_id: str
+    created_at: str
+
+
+class RecommendResponse(BaseModel):
+    """A ranked list, the bundle that made it and the experiment arm that shaped it."""
+
+    user_id: str
+    items: list[RecommendedSlot]
+    request_id: str
+    model_version: str | None
+    experiment: str | None
+    variant: str
+    fallback: bool = Field(description="True when the list comes from popular slots only.")
+    fallback_reason: str | None = None
+    cold_start: bool = Field(description="True when the model does not know the player yet.")
+    notes: list[str] = Field(default_factory=list, description="Inputs that were ignored, and why.")
+    suggestion: Suggestion | None = Field(
+        default=None, description="The latest kept next-slot suggestion for this player."
+    )
+
+
+class SimilarRequest(_Strict):
+    """Slots like a given slot, optionally re-ranked for one player."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"slot_id": "s000317", "k": 5, "user_id": "u0000042"}]}
+    )
+
+    slot_id: Identifier
+    k: int = Field(default=10, ge=1, le=MAX_K)
+    user_id: Identifier | None = Field(default=None, description="Personalise for this player.")
+
+
+class SimilarResponse(BaseModel):
+    slot_id: str
+    items: list[RecommendedSlot]
+    model_version: str | None
+    personalised: bool
+
+
+class EventsRequest(_Strict):
+    """A batch of play events from the lobby."""
+
+    events: list[PlayEvent] = Field(min_length=1, max_length=MAX_IDS)
+
+
+class EventsResponse(BaseModel):
+    accepted: int
+    suggestions: list[Suggestion] = Field(
+        default_factory=list, description="Fresh suggestions for players who crossed the threshold."
+    )
+    degraded: bool = Field(
+        default=False,
+        description="The online store was down: events were kept in the raw files only.",
+    )
+
+
+class OnboardRequest(_Strict):
+    """A new player's survey answers; every question is optional."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u0100001",
+                    "themes": ["fishing", "animals"],
+                    "volatility": ["high"],
+                    "providers": [],
+                }
+            ]
+        }
+    )
+
+    user_id: Identifier
+    themes: list[Theme] = Field(default_factory=list, max_length=len(schema.THEMES))
+    volatility: list[Volatility] = Field(
+        default_factory=list, max_length=len(schema.VOLATILITY_LEVELS)
+    )
+    providers: list[Identifier] = Field(default_factory=list, max_length=20)
+
+
+class OnboardResponse(BaseModel):
+    user_id: str
+    saved: bool
+    ignored_providers: list[str] = Field(
+        default_factory=list, description="Providers the catalogue does not know."
+    )
+
+
+class SlotRegistration(_Strict):
+    """A new or changed game and its catalogue metadata (admin)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "slot_id": "s900001",
+                    "name": "Deep Sea Fortune",
+                    "provider": "Pragmatic",
+                    "theme": "fishing",
+                    "volatility": "high",
+                    "rtp": 0.962,
+                    "max_win_multiplier": 5000,
+                    "has_bonus_buy": True,
+                    "jurisdictions": ["GB", "MT", "SE"],
+                }
+            ]
+        }
+    )
+
+    slot_id: Identifier
+    name: str = Field(min_length=1, max_length=200)
+    provider: str = Field(min_length=1, max_length=100)
+    theme: Theme
+    volatility: Volatility
+    rtp: float = Field(ge=0.8, le=1.0, description="Return to player, as a fraction.")
+    max_win_multiplier: float = Field(gt=0, le=1_000_000)
+    has_bonus_buy: bool = False
+    is_active: bool = True
+    jurisdictions: list[Country] = Field(min_length=1, max_length=len(schema.COUNTRIES))
+
+
+class SlotRegistered(BaseModel):
+    slot_id: str
+    status: Literal["new", "updated"]
+    in_index: bool
+    exploration: bool = Field(description="Whether the game is in the exploration pool.")
+
+
+class ReloadResponse(BaseModel):
+    previous_version: str | None
+    model_version: str | None
+    changed: bool

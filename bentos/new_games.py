@@ -1,0 +1,153 @@
+"""New games: registration shared by every worker, exposure counts, and the graduation rule.
+
+A game registered through `slots` is written to a small SQLite file under the data directory
+(`serving/new_games.sqlite`), not only into the memory of the worker that took the call. Every
+worker polls that file (`serving_poll_seconds`, 1 s by default), embeds what it has not seen yet
+with the bundle's metadata model and adds it to its live FAISS index, so a new game is live in
+all workers within about a second, without a restart. A changed game (same `slot_id`) updates
+the catalogue facts (active, jurisdictions, …); a slot the model already knows keeps its
+learned vector.
+
+Graduation rule (documented in the README): a new game starts in the exploration pool, where
+only players of the exploration segment see it, in the bounded exploration share of their
+lists. After `new_game_exposure_cap` exploration impressions it is reviewed once:
+
+- plays / impressions >= `new_game_min_play_rate`: it **graduates** and competes in normal
+  ranking for everyone (candidates from FAISS, scored from its nearest known slots' NeuMF scores);
+- otherwise it is **retired** from exploration and waits for the next retrain, which learns its
+  vector from whatever plays it gets from the lobby's own browsing.
+
+A play is any play event (`events`) on the game from a player who was shown it; the counts are
+shared by all workers through the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+Stage = Literal["exploring", "graduated", "retired"]
+
+_SCHEMA = """
+create table if not exists registrations (
+    slot_id text primary key, seq integer not null, payload text not null,
+    registered_at text not null);
+create table if not exists exposure (
+    slot_id text primary key, impressions integer not null default 0,
+    plays integer not null default 0);
+create table if not exists control (key text primary key, value integer not null);
+"""
+
+
+def stage(impressions: int, plays: int, cap: int, min_play_rate: float) -> Stage:
+    """Where a new game stands under the graduation rule (see the module docstring)."""
+    if impressions < cap:
+        return "exploring"
+    return "graduated" if plays / impressions >= min_play_rate else "retired"
+
+
+@dataclass(frozen=True)
+class Registration:
+    seq: int
+    slot_id: str
+    payload: dict[str, Any]
+
+
+class NewGameRegistry:
+    """The shared registration file; safe to use from several threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _con(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            con.execute("pragma journal_mode=wal")
+            con.execute("pragma synchronous=normal")
+            con.executescript(_SCHEMA)
+            self._local.con = con
+        return con
+
+    def register(self, payload: dict[str, Any]) -> Literal["new", "updated"]:
+        """Write (or overwrite) a game's registration; later polls pick it up."""
+        con = self._con()
+        slot_id = str(payload["slot_id"])
+        with _transaction(con):
+            existed = con.execute(
+                "select 1 from registrations where slot_id = ?", [slot_id]
+            ).fetchone()
+            seq = con.execute("select coalesce(max(seq), 0) + 1 from registrations").fetchone()[0]
+            con.execute(
+                "insert or replace into registrations values (?, ?, ?, ?)",
+                [slot_id, seq, json.dumps(payload), datetime.now(UTC).isoformat()],
+            )
+        return "updated" if existed else "new"
+
+    def since(self, seq: int) -> list[Registration]:
+        """Registrations written after `seq`, oldest first."""
+        rows = self._con().execute(
+            "select seq, slot_id, payload from registrations where seq > ? order by seq", [seq]
+        )
+        return [Registration(s, slot, json.loads(p)) for s, slot, p in rows]
+
+    def count_impressions(self, slot_ids: Iterable[str]) -> None:
+        self._bump("impressions", slot_ids)
+
+    def count_plays(self, slot_ids: Iterable[str]) -> None:
+        self._bump("plays", slot_ids)
+
+    def _bump(self, column: str, slot_ids: Iterable[str]) -> None:
+        ids = list(slot_ids)
+        if not ids:
+            return
+        con = self._con()
+        with _transaction(con):
+            con.executemany(
+                f"insert into exposure (slot_id, {column}) values (?, 1) "
+                f"on conflict(slot_id) do update set {column} = {column} + 1",
+                [[s] for s in ids],
+            )
+
+    def exposure(self) -> dict[str, tuple[int, int]]:
+        """slot_id → (impressions, plays) of every registered game."""
+        rows = self._con().execute(
+            "select r.slot_id, coalesce(e.impressions, 0), coalesce(e.plays, 0) "
+            "from registrations as r left join exposure as e using (slot_id)"
+        )
+        return {slot_id: (int(i), int(p)) for slot_id, i, p in rows}
+
+    def reload_generation(self) -> int:
+        row = self._con().execute("select value from control where key = 'reload'").fetchone()
+        return int(row[0]) if row else 0
+
+    def request_reload(self) -> int:
+        """Ask every worker to adopt the promoted bundle; returns the new generation."""
+        con = self._con()
+        with _transaction(con):
+            con.execute(
+                "insert into control values ('reload', 1) "
+                "on conflict(key) do update set value = value + 1"
+            )
+        return self.reload_generation()
+
+
+class _transaction:
+    """`begin immediate` … `commit` (or rollback), for an autocommit connection."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.execute("begin immediate")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.con.execute("rollback" if exc_type else "commit")

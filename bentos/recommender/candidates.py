@@ -1,0 +1,58 @@
+"""Candidate generation: FAISS neighbours of the slots in play, plus the player's own vector.
+
+One FAISS call answers every query of a request at once: the context slot, the most recent
+slots (each as its stored vector) and the player's query vector (MIPS; the GMF half of NeuMF is
+an inner product). Popular slots of the player's segment close the pool so a thin history still
+yields a full list.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bentos.recommender.reasons import POPULAR, SIMILAR, Origin
+from bentos.snapshot import LiveIndex
+
+NEIGHBOURS_PER_SEED = 30
+VECTOR_CANDIDATES = 200
+POPULAR_CANDIDATES = 50
+
+
+def gather_candidates(
+    live: LiveIndex,
+    seeds: list[str],
+    query: np.ndarray | None,
+    query_reason: str,
+    popular: list[str],
+) -> dict[str, Origin]:
+    """Candidate slot ids with the origin that proposed each first.
+
+    Args:
+        live: The index to search.
+        seeds: Slots whose neighbours are wanted, most important first (context, then recent);
+            slots not in the index are skipped.
+        query: The player's query vector [dim], or None for a player without one.
+        query_reason: The reason code of the vector's candidates (history, recent, onboarding).
+        popular: The segment's popular slots, most popular first.
+
+    Returns:
+        slot_id → Origin, in insertion order: seed neighbours, vector candidates, popular.
+    """
+    rows = [(seed, live.rows[seed]) for seed in seeds if seed in live.rows]
+    queries = [live.vectors[row] for _, row in rows]
+    if query is not None:
+        queries.append(query)
+    found: dict[str, Origin] = {}
+    if queries:
+        k = VECTOR_CANDIDATES if query is not None else NEIGHBOURS_PER_SEED + 1
+        _, ids = live.index.search(np.vstack(queries), k)  # [n_queries, k]
+        for (seed, _), neighbours in zip(rows, ids, strict=False):
+            for slot_id in neighbours[: NEIGHBOURS_PER_SEED + 1]:
+                if slot_id != seed:
+                    found.setdefault(slot_id, Origin(SIMILAR, seed))
+        if query is not None:
+            for slot_id in ids[-1]:
+                found.setdefault(slot_id, Origin(query_reason))
+    for slot_id in popular[:POPULAR_CANDIDATES]:
+        found.setdefault(slot_id, Origin(POPULAR))
+    return found

@@ -1,0 +1,212 @@
+"""The recommendation flow for one request, step by step (see the package docstring)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bentos.api import RecommendedSlot
+from bentos.experiments import Strategy
+from bentos.realtime.state import UserLiveState
+from bentos.recommender import reasons
+from bentos.recommender.candidates import gather_candidates
+from bentos.recommender.diversity import diversify
+from bentos.recommender.exploration import exploration_slots, interleave, pick_exploration
+from bentos.recommender.filters import allowed_slots
+from bentos.recommender.reasons import Origin
+from bentos.recommender.scoring import (
+    RECENT_SATURATION_SECONDS,
+    blend,
+    folded_vector,
+    recent_share,
+    score_slots,
+    taste,
+)
+from bentos.snapshot import Snapshot
+
+# Neighbours of this many most recent slots join the candidates (beyond that, the folded-in
+# vector carries the recent taste).
+RECENT_SEEDS = 3
+
+
+@dataclass(frozen=True)
+class NewGamePools:
+    """Registered games by graduation stage (see `bentos.new_games`)."""
+
+    exploring: frozenset[str] = frozenset()
+    graduated: frozenset[str] = frozenset()
+    retired: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class RankRequest:
+    user_id: str
+    k: int
+    strategy: Strategy
+    context_slot: str | None = None
+    exclude: frozenset[str] = frozenset()
+    live: UserLiveState | None = None
+    explore: bool = False
+    seed: int = 0
+
+
+@dataclass
+class Ranking:
+    items: list[RecommendedSlot]
+    cold_start: bool
+    notes: list[str] = field(default_factory=list)
+    explored_new_games: list[str] = field(default_factory=list)
+
+
+def _query(
+    snapshot: Snapshot, request: RankRequest, folded: np.ndarray | None, recent_seconds: float
+) -> tuple[np.ndarray | None, str]:
+    """The player's query vector and the reason its candidates carry."""
+    learned = snapshot.user_vector(request.user_id)
+    if learned is not None:
+        share = recent_share(request.strategy.recent_weight, recent_seconds)
+        return blend(learned, folded, share), reasons.HISTORY
+    answers = request.live.onboarding if request.live else None
+    if answers and snapshot.embedder is not None:
+        preferred = snapshot.embedder.embed_preferences(
+            answers.get("themes"), answers.get("volatility"), answers.get("providers")
+        )
+        preferred = preferred / max(float(np.linalg.norm(preferred)), 1e-12)
+        # For a new player today's plays overtake the survey as they add up.
+        share = min(1.0, recent_seconds / RECENT_SATURATION_SECONDS)
+        reason = reasons.RECENT if share >= 0.5 else reasons.ONBOARDING
+        return blend(preferred, folded, share), reason
+    return folded, reasons.RECENT
+
+
+def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> Ranking:
+    """Rank k slots for one player (see the package docstring for the steps)."""
+    catalog = snapshot.catalog
+    live_index = snapshot.live
+    player = catalog.players.get(request.user_id)
+    country = player.country if player else None
+    live = request.live
+    recent = dict(live.recent_play_seconds) if live else {}
+    played = set(catalog.played(request.user_id)) | set(live.played_slots if live else ())
+    notes: list[str] = []
+    context = request.context_slot
+    if context is not None and context not in live_index.rows:
+        notes.append(f"context.slot_id {context!r} is not a known slot: ignored")
+        context = None
+
+    folded, recent_seconds = folded_vector(live_index, recent)
+    query, query_reason = _query(snapshot, request, folded, recent_seconds)
+    popular = catalog.popular_for(player.segment if player else None) or snapshot.popularity.get(
+        "global", []
+    )
+    seeds = ([context] if context else []) + (
+        list(live.played_slots[:RECENT_SEEDS]) if live else []
+    )
+    origins = gather_candidates(live_index, seeds, query, query_reason, popular)
+    hidden = pools.exploring | pools.retired
+    blocked = played | request.exclude
+    ids = allowed_slots(
+        (s for s in origins if s not in hidden), catalog.slots, blocked=blocked, country=country
+    )
+    scores = score_slots(
+        snapshot,
+        request.user_id,
+        ids,
+        taste_vector=query,
+        folded=folded,
+        recent_seconds=recent_seconds,
+        recent_weight=request.strategy.recent_weight,
+        popular=popular,
+    )
+    order = np.argsort(-scores, kind="stable")
+    ranked = [ids[i] for i in order]
+    score_of = {ids[i]: float(scores[i]) for i in order}
+
+    budget = exploration_slots(request.k, request.strategy.exploration_share)
+    new_games: list[str] = []
+    if request.explore and budget:
+        new_games = allowed_slots(pools.exploring, catalog.slots, blocked=blocked, country=country)
+        fit = taste(live_index, query, new_games)
+        new_games = [new_games[i] for i in np.argsort(-fit, kind="stable")]
+        score_of.update({s: float(f) for s, f in zip(new_games, np.sort(fit)[::-1], strict=True)})
+    picked_new, extra = pick_exploration(
+        new_games, ranked, request.k, budget if request.explore else 0, request.seed
+    )
+    exploit_k = request.k - len(picked_new) - len(extra)
+    exploit = diversify(
+        [s for s in ranked if s not in set(extra)],
+        catalog.slots,
+        exploit_k,
+        request.strategy.diversity_max_share,
+    )
+    final = interleave(exploit, picked_new + extra, request.k)
+
+    def item(slot_id: str) -> RecommendedSlot:
+        if slot_id in picked_new:
+            origin = Origin(reasons.NEW_GAME, "exploration")
+        elif slot_id in extra:
+            origin = Origin(reasons.EXPLORATION)
+        elif slot_id in pools.graduated:
+            origin = Origin(reasons.NEW_GAME, "graduated")
+        else:
+            origin = origins[slot_id]
+        info = catalog.slots.get(slot_id)
+        return RecommendedSlot(
+            slot_id=slot_id,
+            name=info.name if info else None,
+            score=round(score_of.get(slot_id, 0.0), 6),
+            reason=origin.reason,  # type: ignore[arg-type]
+            because=origin.because,
+        )
+
+    return Ranking(
+        items=[item(s) for s in final],
+        cold_start=request.user_id not in snapshot.user_rows,
+        notes=notes,
+        explored_new_games=picked_new,
+    )
+
+
+def similar(
+    snapshot: Snapshot,
+    slot_id: str,
+    k: int,
+    user_id: str | None = None,
+    live: UserLiveState | None = None,
+    hidden: frozenset[str] = frozenset(),
+) -> list[RecommendedSlot]:
+    """Slots like `slot_id` (FAISS neighbours), re-ranked for a player when one is given.
+
+    Raises:
+        KeyError: the slot is not in the index.
+    """
+    vector = snapshot.live.vector(slot_id)
+    if vector is None:
+        raise KeyError(slot_id)
+    sims, ids = snapshot.live.index.search(vector[None], k + 50)  # [1, k + 50]
+    blocked = {slot_id} | set(hidden)
+    country = None
+    if user_id is not None:
+        blocked |= set(snapshot.catalog.played(user_id)) | set(live.played_slots if live else ())
+        player = snapshot.catalog.players.get(user_id)
+        country = player.country if player else None
+    similarity = {s: (1.0 + float(v)) / 2.0 for s, v in zip(ids[0], sims[0], strict=False)}
+    kept = [s for s in ids[0] if s not in blocked]
+    if snapshot.catalog.slots:
+        kept = allowed_slots(kept, snapshot.catalog.slots, blocked=blocked, country=country)
+    scores = np.array([similarity[s] for s in kept])
+    if user_id is not None and kept:
+        model = snapshot.model_scores(user_id, kept)
+        scores = np.where(np.isnan(model), scores, 0.5 * scores + 0.5 * model)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [
+        RecommendedSlot(
+            slot_id=kept[i],
+            name=(info.name if (info := snapshot.catalog.slots.get(kept[i])) else None),
+            score=round(float(scores[i]), 6),
+            reason="similar",
+            because=slot_id,
+        )
+        for i in order
+    ]

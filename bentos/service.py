@@ -1,0 +1,495 @@
+"""The slotrec HTTP service: what a casino lobby calls.
+
+`bentoml serve bentos.service:SlotrecService` (or `slotrec serve`) starts it. Endpoints (all
+POST, JSON; the OpenAPI page at `/` documents them): `recommend`, `similar`, `events`, `onboard`,
+`slots` and `reload` (admin), `noop` (the benchmark's ceiling), plus BentoML's `/livez`,
+`/readyz` and `/metrics`.
+
+State: the bundle and the catalogue live in one immutable `Snapshot` per worker, swapped whole
+on reload; everything that must be shared between workers lives outside the process: players'
+live state in the Feast online store (`bentos.realtime`), new games and reload requests in
+`serving/new_games.sqlite`. The bundle is not referenced at class level (as a built Bento would
+carry it) on purpose: which bundle serves is decided at run time by `models/promoted.json`, so a
+promotion or rollback needs a reload, not a rebuild.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import bentoml
+import pandas as pd
+import torch
+
+from bentos import api, metrics
+from bentos.catalog import Catalog, load_catalog, slot_infos
+from bentos.experiments import Strategy, assign, load_experiments
+from bentos.guard import RequestGuard
+from bentos.new_games import NewGameRegistry, stage
+from bentos.realtime.state import ThresholdCrossing, UserLiveState
+from bentos.realtime.store import LiveStateStore, LiveStateUnavailable
+from bentos.recommender import ranker
+from bentos.recommender.exploration import in_exploration_segment
+from bentos.recommender.fallback import popular_fallback
+from bentos.snapshot import BundleUnavailable, Snapshot, load_snapshot, promoted_tag
+from slotrec.settings import Settings, get_settings
+from training.model_store import use_model_store
+
+log = logging.getLogger(__name__)
+
+API_PATHS = frozenset(
+    {"/recommend", "/similar", "/events", "/onboard", "/slots", "/reload", "/noop"}
+)
+SUGGESTION_K = 3
+
+
+def _request_id() -> str:
+    return f"req-{uuid.uuid4().hex[:20]}"
+
+
+@contextmanager
+def _timed(endpoint: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
+
+
+@bentoml.service(
+    name="slotrec",
+    traffic={"timeout": 30, "concurrency": 64},
+    http={"port": 3000},
+)
+class SlotrecService:
+    """Slot recommendations over HTTP (see the module docstring)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        """Load the promoted bundle, open the live-state store and the new-game registry.
+
+        A missing or unreadable bundle does not stop the service: it answers from popular
+        slots (`fallback: true`) and `/readyz` says it is degraded until a `reload` works.
+        """
+        self.settings = settings or get_settings()
+        use_model_store(self.settings)
+        # One request = one small forward pass; torch's own threads would only contend with
+        # the other requests for the same two cores.
+        torch.set_num_threads(1)
+        self.experiments = load_experiments(self.settings)
+        self.base_strategy = Strategy.from_settings(self.settings)
+        self.registry = NewGameRegistry(self.settings.layout.root / "serving" / "new_games.sqlite")
+        self._reload_lock = threading.Lock()
+        self._poll_lock = threading.Lock()
+        self._next_poll = 0.0
+        self._seen_seq = 0
+        self._pools = ranker.NewGamePools()
+        self._reload_generation = self.registry.reload_generation()
+        self.snapshot: Snapshot | None = None
+        self.bundle_error: str | None = None
+        self.fallback_catalog = Catalog.empty()
+        self._load(None)
+        self.store = LiveStateStore(self.settings)
+
+    # --- state ---------------------------------------------------------------------------
+
+    def _load(self, tag: str | None) -> bool:
+        """Build a snapshot off to the side and swap it in; False (and kept state) on failure."""
+        try:
+            snapshot = load_snapshot(self.settings, tag)
+        except BundleUnavailable as exc:
+            log.error("serving without a bundle: %s", exc)
+            self.bundle_error = str(exc)
+            if self.snapshot is None and self.settings.layout.warehouse_path.exists():
+                self.fallback_catalog = load_catalog(self.settings.layout.warehouse_path)
+            return False
+        self._apply_registrations(snapshot, since=0)
+        self.snapshot = snapshot  # one reference assignment: requests see old or new
+        self.bundle_error = None
+        log.info("serving bundle %s", snapshot.version)
+        return True
+
+    def _apply_registrations(self, snapshot: Snapshot, since: int) -> int:
+        """Put games registered after `since` into the snapshot's catalogue and index."""
+        registrations = self.registry.since(since)
+        if not registrations:
+            return since
+        frame = pd.DataFrame([r.payload for r in registrations]).drop_duplicates(
+            "slot_id", keep="last"
+        )
+        frame["jurisdictions"] = frame["jurisdictions"].map(",".join)
+        snapshot.catalog.slots = {**snapshot.catalog.slots, **slot_infos(frame)}
+        unknown = frame[~frame["slot_id"].isin(list(snapshot.slot_rows))]
+        if len(unknown) and snapshot.embedder is not None:
+            vectors = snapshot.embedder.predict(unknown)  # [n_new, dim]
+            snapshot.live = snapshot.live.with_slots(
+                unknown["slot_id"].tolist(), vectors, snapshot.slot_rows
+            )
+        return registrations[-1].seq
+
+    def _poll(self, force: bool = False) -> None:
+        """Pick up new games, exposure counts and reload requests from other workers."""
+        now = time.monotonic()
+        if not force and now < self._next_poll:
+            return
+        if not self._poll_lock.acquire(blocking=force):
+            return  # another thread is polling right now
+        try:
+            self._next_poll = now + self.settings.serving_poll_seconds
+            snapshot = self.snapshot
+            if snapshot is not None:
+                self._seen_seq = self._apply_registrations(snapshot, self._seen_seq)
+                self._pools = self._new_game_pools(snapshot)
+            generation = self.registry.reload_generation()
+            if generation != self._reload_generation:
+                self._reload_generation = generation
+                threading.Thread(target=self._reload_quietly, daemon=True).start()
+        except Exception:  # the registry file is optional to serving: log and go on
+            log.exception("polling the new-game registry failed")
+        finally:
+            self._poll_lock.release()
+
+    def _new_game_pools(self, snapshot: Snapshot) -> ranker.NewGamePools:
+        stages: dict[str, set[str]] = {"exploring": set(), "graduated": set(), "retired": set()}
+        cap, rate = self.settings.new_game_exposure_cap, self.settings.new_game_min_play_rate
+        for slot_id, (impressions, plays) in self.registry.exposure().items():
+            if slot_id in snapshot.slot_rows:
+                continue  # the model has learned it: an ordinary slot now
+            stages[stage(impressions, plays, cap, rate)].add(slot_id)
+        return ranker.NewGamePools(*(frozenset(stages[s]) for s in stages))
+
+    def _reload_quietly(self) -> None:
+        with self._reload_lock:
+            self._load(promoted_tag(self.settings))
+
+    def _live_state(self, user_id: str) -> UserLiveState:
+        return self.store.state(user_id)
+
+    # --- lifecycle hooks BentoML calls ---------------------------------------------------
+
+    def __is_ready__(self) -> bool:
+        """Ready when a bundle serves and the online store answers (else: degraded, 503)."""
+        return self.snapshot is not None and self.store.healthy()
+
+    @bentoml.on_shutdown
+    def _shutdown(self) -> None:
+        self.store.close()
+
+    # --- endpoints -----------------------------------------------------------------------
+
+    @bentoml.api
+    def recommend(self, request: api.RecommendRequest, /) -> api.RecommendResponse:
+        """Rank k slots for a player: FAISS candidates → rules → NeuMF → explore → diversify."""
+        with _timed("recommend"):
+            self._poll()
+            request_id = _request_id()
+            experiment, variant, strategy = assign(
+                self.experiments, request.user_id, self.base_strategy
+            )
+            live: UserLiveState | None = None
+            cause: str | None = None
+            try:
+                live = self._live_state(request.user_id)
+            except LiveStateUnavailable as exc:
+                cause = f"online store unavailable: {exc}"
+            snapshot = self.snapshot
+            if snapshot is None:
+                cause = cause or f"no bundle: {self.bundle_error}"
+            response: api.RecommendResponse | None = None
+            if cause is None and snapshot is not None:
+                try:
+                    response = self._ranked(
+                        snapshot, request, live, request_id, experiment, variant, strategy
+                    )
+                except Exception as exc:  # the model or the index failed: still answer
+                    log.exception("ranking failed for %s", request.user_id)
+                    cause = f"ranking failed: {type(exc).__name__}"
+            if response is None:
+                response = self._fallback(request, live, request_id, experiment, variant, cause)
+            self._log_impressions(request.user_id, request_id, response.items)
+            outcome = "fallback" if response.fallback else "ok"
+            metrics.REQUESTS.labels(endpoint="recommend", outcome=outcome).inc()
+            return response
+
+    def _ranked(
+        self,
+        snapshot: Snapshot,
+        request: api.RecommendRequest,
+        live: UserLiveState | None,
+        request_id: str,
+        experiment: str | None,
+        variant: str,
+        strategy: Strategy,
+    ) -> api.RecommendResponse:
+        ranking = ranker.recommend(
+            snapshot,
+            self._pools,
+            ranker.RankRequest(
+                user_id=request.user_id,
+                k=request.k,
+                strategy=strategy,
+                context_slot=request.context.slot_id if request.context else None,
+                exclude=frozenset(request.exclude),
+                live=live,
+                explore=in_exploration_segment(
+                    request.user_id, self.settings.exploration_user_share
+                ),
+                seed=int(request_id[4:12], 16),
+            ),
+        )
+        for item in ranking.items:
+            if item.reason in ("exploration", "new_game"):
+                metrics.EXPLORATION.labels(kind=item.reason).inc()
+        if ranking.explored_new_games:
+            self.registry.count_impressions(ranking.explored_new_games)
+        return api.RecommendResponse(
+            user_id=request.user_id,
+            items=ranking.items,
+            request_id=request_id,
+            model_version=snapshot.version,
+            experiment=experiment,
+            variant=variant,
+            fallback=False,
+            cold_start=ranking.cold_start,
+            notes=ranking.notes,
+            suggestion=_kept_suggestion(live),
+        )
+
+    def _fallback(
+        self,
+        request: api.RecommendRequest,
+        live: UserLiveState | None,
+        request_id: str,
+        experiment: str | None,
+        variant: str,
+        cause: str | None,
+    ) -> api.RecommendResponse:
+        snapshot = self.snapshot
+        catalog = snapshot.catalog if snapshot is not None else self.fallback_catalog
+        metrics.FALLBACKS.labels(cause=(cause or "unknown").split(":")[0]).inc()
+        items = popular_fallback(
+            catalog,
+            request.user_id,
+            request.k,
+            exclude=frozenset(request.exclude),
+            played=set(live.played_slots) if live else set(),
+            bundle_popular=snapshot.popularity.get("global") if snapshot else None,
+        )
+        return api.RecommendResponse(
+            user_id=request.user_id,
+            items=items,
+            request_id=request_id,
+            model_version=snapshot.version if snapshot else None,
+            experiment=experiment,
+            variant=variant,
+            fallback=True,
+            fallback_reason=cause,
+            cold_start=snapshot is None or request.user_id not in snapshot.user_rows,
+            suggestion=_kept_suggestion(live),
+        )
+
+    def _log_impressions(
+        self, user_id: str, request_id: str, items: list[api.RecommendedSlot]
+    ) -> None:
+        """Every served list becomes impression events in the raw files, for attribution."""
+        now = datetime.now(UTC)
+        # Built as raw rows directly (the contract's columns): the ids were validated on the
+        # way in, and a pydantic model per impression would cost more than the ranking.
+        rows = [
+            {
+                "event_id": f"{request_id}-{rank}",
+                "user_id": user_id,
+                "slot_id": item.slot_id,
+                "session_id": None,
+                "event_type": "impression",
+                "occurred_at": now,
+                "duration_seconds": 0.0,
+                "bet_amount": None,
+                "win_amount": None,
+                "request_id": request_id,
+            }
+            for rank, item in enumerate(items)
+        ]
+        if rows:
+            self.store.sink.add(rows)
+
+    @bentoml.api
+    def similar(self, request: api.SimilarRequest, /) -> api.SimilarResponse:
+        """Slots like a given slot (FAISS), re-ranked for a player when `user_id` is given."""
+        with _timed("similar"):
+            self._poll()
+            snapshot = self.snapshot
+            if snapshot is None:
+                raise bentoml.exceptions.ServiceUnavailable(
+                    f"no bundle is loaded: {self.bundle_error}"
+                )
+            live = None
+            if request.user_id is not None:
+                try:
+                    live = self._live_state(request.user_id)
+                except LiveStateUnavailable:
+                    live = None
+            try:
+                items = ranker.similar(
+                    snapshot,
+                    request.slot_id,
+                    request.k,
+                    request.user_id,
+                    live,
+                    hidden=self._pools.exploring | self._pools.retired,
+                )
+            except KeyError:
+                metrics.REQUESTS.labels(endpoint="similar", outcome="client_error").inc()
+                raise bentoml.exceptions.NotFound(
+                    f"slot_id {request.slot_id!r} is not in the index"
+                ) from None
+            metrics.REQUESTS.labels(endpoint="similar", outcome="ok").inc()
+            return api.SimilarResponse(
+                slot_id=request.slot_id,
+                items=items,
+                model_version=snapshot.version,
+                personalised=request.user_id is not None,
+            )
+
+    @bentoml.api
+    def events(self, request: api.EventsRequest, /) -> api.EventsResponse:
+        """Record play events; answer with a fresh suggestion for each threshold crossing."""
+        with _timed("events"):
+            self._poll()
+            exploring = self._pools.exploring
+            new_game_plays = [
+                e.slot_id
+                for e in request.events
+                if e.event_type == "session_start" and e.slot_id in exploring
+            ]
+            if new_game_plays:
+                self.registry.count_plays(new_game_plays)
+            try:
+                crossings = self.store.record(list(request.events))
+            except LiveStateUnavailable as exc:
+                log.warning("events kept in the raw files only: %s", exc)
+                metrics.REQUESTS.labels(endpoint="events", outcome="degraded").inc()
+                return api.EventsResponse(accepted=len(request.events), degraded=True)
+            suggestions = [s for c in crossings if (s := self._suggest(c)) is not None]
+            metrics.REQUESTS.labels(endpoint="events", outcome="ok").inc()
+            return api.EventsResponse(accepted=len(request.events), suggestions=suggestions)
+
+    def _suggest(self, crossing: ThresholdCrossing) -> api.Suggestion | None:
+        """A next-slot suggestion for the moment a player crossed the threshold, kept for later."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return None
+        try:
+            live = self._live_state(crossing.user_id)
+            request_id = _request_id()
+            ranking = ranker.recommend(
+                snapshot,
+                self._pools,
+                ranker.RankRequest(
+                    user_id=crossing.user_id,
+                    k=SUGGESTION_K,
+                    strategy=assign(self.experiments, crossing.user_id, self.base_strategy)[2],
+                    context_slot=crossing.slot_id,
+                    live=live,
+                ),
+            )
+            suggestion = api.Suggestion(
+                user_id=crossing.user_id,
+                after_slot_id=crossing.slot_id,
+                seconds_played=crossing.seconds,
+                items=ranking.items,
+                request_id=request_id,
+                created_at=datetime.now(UTC).isoformat(),
+            )
+            self.store.keep_suggestion(crossing.user_id, suggestion.model_dump(mode="json"))
+            self._log_impressions(crossing.user_id, request_id, ranking.items)
+        except LiveStateUnavailable:
+            return None
+        metrics.SUGGESTIONS.inc()
+        return suggestion
+
+    @bentoml.api
+    def onboard(self, request: api.OnboardRequest, /) -> api.OnboardResponse:
+        """Save a new player's survey answers; they steer the player's cold-start lists."""
+        with _timed("onboard"):
+            snapshot = self.snapshot
+            known = (
+                set(snapshot.embedder.providers)
+                if snapshot is not None and snapshot.embedder is not None
+                else None
+            )
+            ignored = [p for p in request.providers if known is not None and p not in known]
+            answers = {
+                "themes": list(request.themes),
+                "volatility": list(request.volatility),
+                "providers": [p for p in request.providers if p not in ignored],
+            }
+            try:
+                self.store.save_onboarding(request.user_id, answers)
+            except LiveStateUnavailable as exc:
+                raise bentoml.exceptions.ServiceUnavailable(
+                    f"onboarding answers could not be saved: {exc}"
+                ) from exc
+            metrics.REQUESTS.labels(endpoint="onboard", outcome="ok").inc()
+            return api.OnboardResponse(
+                user_id=request.user_id, saved=True, ignored_providers=ignored
+            )
+
+    @bentoml.api
+    def slots(self, registration: api.SlotRegistration, /) -> api.SlotRegistered:
+        """Register a new or changed game (admin): live in every worker's index in seconds."""
+        with _timed("slots"):
+            status = self.registry.register(registration.model_dump(mode="json"))
+            self._poll(force=True)
+            snapshot = self.snapshot
+            in_index = snapshot is not None and registration.slot_id in snapshot.live.rows
+            metrics.REQUESTS.labels(endpoint="slots", outcome="ok").inc()
+            return api.SlotRegistered(
+                slot_id=registration.slot_id,
+                status=status,
+                in_index=in_index,
+                exploration=registration.slot_id in self._pools.exploring,
+            )
+
+    @bentoml.api
+    def reload(self) -> api.ReloadResponse:
+        """Adopt the promoted bundle (admin); every other worker follows within a poll."""
+        with _timed("reload"), self._reload_lock:
+            previous = self.snapshot.version if self.snapshot else None
+            tag = promoted_tag(self.settings)
+            if tag is not None and tag == previous:
+                return api.ReloadResponse(
+                    previous_version=previous, model_version=previous, changed=False
+                )
+            if not self._load(tag):
+                raise bentoml.exceptions.ServiceUnavailable(
+                    f"reload failed, still serving {previous}: {self.bundle_error}"
+                )
+            self._reload_generation = self.registry.request_reload()
+            metrics.REQUESTS.labels(endpoint="reload", outcome="ok").inc()
+            current = self.snapshot.version if self.snapshot else None
+            return api.ReloadResponse(
+                previous_version=previous, model_version=current, changed=current != previous
+            )
+
+    @bentoml.api
+    def noop(self) -> dict[str, bool]:
+        """Does nothing: the benchmark's ceiling for this server on this machine."""
+        return {"ok": True}
+
+
+def _kept_suggestion(live: UserLiveState | None) -> api.Suggestion | None:
+    if live is None or not live.suggestion:
+        return None
+    try:
+        return api.Suggestion.model_validate(live.suggestion)
+    except ValueError:
+        return None
+
+
+SlotrecService.add_asgi_middleware(RequestGuard, settings_factory=get_settings, api_paths=API_PATHS)
