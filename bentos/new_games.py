@@ -14,11 +14,14 @@ lists. After `new_game_exposure_cap` exploration impressions it is reviewed once
 
 - plays / impressions >= `new_game_min_play_rate`: it **graduates** and competes in normal
   ranking for everyone (candidates from FAISS, scored from its nearest known slots' NeuMF scores);
-- otherwise it is **retired** from exploration and waits for the next retrain, which learns its
-  vector from whatever plays it gets from the lobby's own browsing.
+- otherwise it is **retired** from exploration: no more exploration impressions, and no place
+  in normal ranking either. Plays keep being counted, so a game whose plays arrive late (players
+  come back to it from the lobby's own browsing) still graduates once its rate passes the bar;
+  the next retrain learns a vector from its real plays either way.
 
-A play is any play event (`events`) on the game from a player who was shown it; the counts are
-shared by all workers through the same file.
+A play is a session start (`events`) on the game; the rule is evaluated on every poll from the
+counts shared by all workers through the same file. The model learning the game (a retrain
+that indexed it) ends its new-game status.
 """
 
 from __future__ import annotations

@@ -361,11 +361,12 @@ class SlotrecService:
         """Record play events; answer with a fresh suggestion for each threshold crossing."""
         with _timed("events"):
             self._poll()
-            exploring = self._pools.exploring
+            pools = self._pools
+            registered = pools.exploring | pools.graduated | pools.retired
             new_game_plays = [
                 e.slot_id
                 for e in request.events
-                if e.event_type == "session_start" and e.slot_id in exploring
+                if e.event_type == "session_start" and e.slot_id in registered
             ]
             if new_game_plays:
                 self.registry.count_plays(new_game_plays)

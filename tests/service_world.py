@@ -10,6 +10,7 @@ half should top their list.
 from __future__ import annotations
 
 import functools
+import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -147,3 +148,68 @@ def build_world() -> World:
     tag = bundle.save()
     PromotionRegistry(settings.layout.promoted_path).promote(tag)
     return World(settings, slots, plays, favourite, tag)
+
+
+# The one example request every test level starts from (BentoML's testing guide).
+EXAMPLE_REQUEST = {"user_id": "u0001", "k": 5, "context": {"slot_id": "s013", "minutes_played": 7}}
+ADMIN_TOKEN = "test-admin-token"
+THRESHOLD_SECONDS = 120.0
+
+
+def serving_settings(root: Path, **overrides: object) -> Settings:
+    """A fresh data directory holding the world's marts and promotion (not its live state)."""
+    world = build_world()
+    source = world.settings.layout
+    target = Settings(data_dir=root).layout
+    target.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source.warehouse_path, target.warehouse_path)
+    target.promoted_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source.promoted_path, target.promoted_path)
+    values: dict[str, object] = {
+        "data_dir": root,
+        "admin_token": ADMIN_TOKEN,
+        "play_threshold_seconds": THRESHOLD_SECONDS,
+        "serving_poll_seconds": 0.0,
+        "raw_sink_flush_seconds": 0.2,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def serving_env(settings: Settings) -> dict[str, str]:
+    """The same settings as SLOTREC_* environment variables, for ASGI and served processes."""
+    env = {
+        "SLOTREC_DATA_DIR": str(settings.data_dir),
+        "SLOTREC_PLAY_THRESHOLD_SECONDS": str(settings.play_threshold_seconds),
+        "SLOTREC_SERVING_POLL_SECONDS": str(settings.serving_poll_seconds),
+        "SLOTREC_RAW_SINK_FLUSH_SECONDS": str(settings.raw_sink_flush_seconds),
+    }
+    if settings.admin_token is not None:
+        env["SLOTREC_ADMIN_TOKEN"] = settings.admin_token.get_secret_value()
+    return env
+
+
+def play_events(
+    user_id: str, slot_id: str, seconds: float, session: str, start_offset: float = 0.0
+) -> list[dict[str, object]]:
+    """A session start and one heartbeat `seconds` later, as the lobby would send them."""
+    started = datetime.now(UTC) - timedelta(seconds=seconds + 5 + start_offset)
+    return [
+        {
+            "event_id": f"{session}-start",
+            "user_id": user_id,
+            "slot_id": slot_id,
+            "session_id": session,
+            "event_type": "session_start",
+            "occurred_at": started.isoformat(),
+        },
+        {
+            "event_id": f"{session}-hb",
+            "user_id": user_id,
+            "slot_id": slot_id,
+            "session_id": session,
+            "event_type": "heartbeat",
+            "occurred_at": (started + timedelta(seconds=seconds)).isoformat(),
+            "duration_seconds": seconds,
+        },
+    ]

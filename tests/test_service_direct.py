@@ -1,0 +1,273 @@
+"""The service class called directly (BentoML's first test level): behaviour of every endpoint."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import bentoml
+import pytest
+
+from bentos import api
+from bentos.experiments import Experiment, Strategy, assign, bucket
+from bentos.realtime.store import LiveStateUnavailable
+from bentos.service import SlotrecService
+from slotrec import schema
+from tests.service_world import (
+    EXAMPLE_REQUEST,
+    INACTIVE_SLOT,
+    MALTA_ONLY_SLOT,
+    THRESHOLD_SECONDS,
+    build_world,
+    play_events,
+    serving_settings,
+)
+from training.bundle import Bundle
+from training.promotion import PromotionRegistry
+
+
+@pytest.fixture
+def service(tmp_path) -> Iterator[SlotrecService]:
+    svc = SlotrecService.inner(serving_settings(tmp_path))
+    yield svc
+    svc.store.close()
+
+
+def _recommend(svc: SlotrecService, **fields: object) -> api.RecommendResponse:
+    return svc.recommend(api.RecommendRequest.model_validate(fields))
+
+
+def _events(svc: SlotrecService, events: list[dict]) -> api.EventsResponse:
+    return svc.events(api.EventsRequest.model_validate({"events": events}))
+
+
+def test_example_request_ranks_the_players_favourite_theme_first(service):
+    world = build_world()
+    response = service.recommend(api.RecommendRequest.model_validate(EXAMPLE_REQUEST))
+    assert len(response.items) == EXAMPLE_REQUEST["k"]
+    assert response.model_version == world.tag
+    assert not response.fallback and not response.cold_start
+    assert response.request_id.startswith("req-")
+    assert response.experiment == "recent-weight-v1"
+    assert response.variant in ("control", "recent-heavy")
+    played = set(world.plays.loc[world.plays.user_id == "u0001", "slot_id"])
+    ids = [item.slot_id for item in response.items]
+    assert not played & set(ids)
+    assert EXAMPLE_REQUEST["context"]["slot_id"] not in ids
+    # the two best are the animals slots u0001 has not played yet
+    assert [world.theme_of(s) for s in ids[:2]] == ["animals", "animals"]
+    assert all(item.reason in ("similar", "history", "popular") for item in response.items)
+    scores = [item.score for item in response.items]
+    assert all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_rules_drop_inactive_foreign_and_excluded_slots(service):
+    ids = set()
+    for user in ("u0010", "u0011", "u0022"):  # all players are in GB or SE
+        response = _recommend(service, user_id=user, k=50, exclude=["s000", "s001"])
+        ids |= {item.slot_id for item in response.items}
+    assert ids
+    assert not ids & {INACTIVE_SLOT, MALTA_ONLY_SLOT, "s000", "s001"}
+
+
+def test_a_played_slot_is_excluded_at_once_and_recent_play_steers_a_new_player(service):
+    world = build_world()
+    before = _recommend(service, user_id="u0001", k=5)
+    top = before.items[0].slot_id
+    accepted = _events(service, play_events("u0001", top, 30.0, "ses-excl"))
+    assert accepted.accepted == 2 and not accepted.degraded
+    after = _recommend(service, user_id="u0001", k=5)
+    assert top not in {item.slot_id for item in after.items}
+
+    # a player the model has never seen plays fishing for ten minutes: fishing comes next
+    fishing = world.slots.loc[world.slots.theme == "fishing", "slot_id"].tolist()
+    _events(service, play_events("new-player-1", fishing[0], 600.0, "ses-new"))
+    steered = _recommend(service, user_id="new-player-1", k=5)
+    assert steered.cold_start
+    # the diversity cap (40% of 5) lets two slots of one theme into the list: both fishing
+    themes = [world.theme_of(i.slot_id) for i in steered.items]
+    assert themes[:2] == ["fishing", "fishing"] and themes.count("fishing") == 2
+    assert fishing[0] not in {i.slot_id for i in steered.items}
+
+
+def test_crossing_the_play_threshold_returns_and_keeps_a_suggestion(service):
+    short = _events(service, play_events("u0030", "s006", THRESHOLD_SECONDS / 2, "ses-short"))
+    assert short.suggestions == []
+    long = _events(service, play_events("u0030", "s018", THRESHOLD_SECONDS + 1, "ses-long"))
+    assert len(long.suggestions) == 1
+    suggestion = long.suggestions[0]
+    assert suggestion.after_slot_id == "s018"
+    assert suggestion.seconds_played >= THRESHOLD_SECONDS
+    suggested = [i.slot_id for i in suggestion.items]
+    assert suggested and not {"s006", "s018"} & set(suggested)
+    # the lobby finds it again with the player's next list
+    kept = _recommend(service, user_id="u0030", k=3).suggestion
+    assert kept is not None and [i.slot_id for i in kept.items] == suggested
+
+
+def test_cold_start_without_and_with_onboarding(service):
+    world = build_world()
+    plain = _recommend(service, user_id="stranger-1", k=6)
+    assert plain.cold_start and not plain.fallback
+    assert {item.reason for item in plain.items} == {"popular"}
+
+    saved = service.onboard(
+        api.OnboardRequest(
+            user_id="stranger-2", themes=["egypt"], providers=["Alpha", "NoSuchStudio"]
+        )
+    )
+    assert saved.saved and saved.ignored_providers == ["NoSuchStudio"]
+    steered = _recommend(service, user_id="stranger-2", k=4)
+    assert steered.cold_start
+    themes = [world.theme_of(item.slot_id) for item in steered.items]
+    assert themes[:2] == ["egypt", "egypt"]
+    assert "onboarding" in {item.reason for item in steered.items}
+
+
+def test_unknown_context_slot_is_ignored_and_said_so(service):
+    response = _recommend(service, user_id="u0001", k=3, context={"slot_id": "nope-1"})
+    assert len(response.items) == 3
+    assert response.notes == ["context.slot_id 'nope-1' is not a known slot: ignored"]
+
+
+def test_similar_finds_the_same_theme_and_404s_an_unknown_slot(service):
+    world = build_world()
+    response = service.similar(api.SimilarRequest(slot_id="s013", k=3))
+    assert [world.theme_of(i.slot_id) for i in response.items].count("animals") >= 2
+    assert "s013" not in {i.slot_id for i in response.items}
+    with pytest.raises(bentoml.exceptions.NotFound, match="nope-2"):
+        service.similar(api.SimilarRequest(slot_id="nope-2"))
+
+
+def test_a_new_game_is_indexed_explored_and_graduates_by_the_rule(tmp_path):
+    settings = serving_settings(
+        tmp_path, exploration_user_share=1.0, exploration_share=0.2, new_game_exposure_cap=3
+    )
+    svc = SlotrecService.inner(settings)
+    other_worker = SlotrecService.inner(settings)
+    try:
+        registration = api.SlotRegistration(
+            slot_id="s900",
+            name="Deep Sea Fortune",
+            provider="Alpha",
+            theme="fishing",
+            volatility="high",
+            rtp=0.96,
+            max_win_multiplier=5000,
+            jurisdictions=["GB", "SE"],
+        )
+        registered = svc.slots(registration)
+        assert registered.status == "new" and registered.in_index and registered.exploration
+        # the other worker picks it up from the shared registry on its next request
+        similar = other_worker.similar(api.SimilarRequest(slot_id="s900", k=3))
+        assert len(similar.items) == 3
+
+        shown = [
+            _recommend(other_worker, user_id=f"u{u:04d}", k=10) for u in (5, 17, 29)
+        ]  # fishing fans: the new game is their best exploration match
+        for response in shown:
+            new = [i for i in response.items if i.slot_id == "s900"]
+            assert len(new) == 1 and new[0].reason == "new_game"
+            assert sum(i.reason in ("new_game", "exploration") for i in response.items) == 2
+        # three impressions reached the cap; one play in three passes a 2% play rate
+        _events(svc, play_events("u0005", "s900", 60.0, "ses-newgame"))
+        after = _recommend(svc, user_id="u0041", k=10)
+        assert svc._pools.graduated == frozenset({"s900"})
+        assert all(i.reason != "new_game" or i.because == "graduated" for i in after.items)
+    finally:
+        svc.store.close()
+        other_worker.store.close()
+
+
+def test_missing_bundle_answers_popular_with_fallback(tmp_path):
+    settings = serving_settings(tmp_path)
+    PromotionRegistry(settings.layout.promoted_path).promote("slotrec-ncf:doesnotexist")
+    svc = SlotrecService.inner(settings)
+    try:
+        response = _recommend(svc, user_id="u0001", k=5, exclude=["s000"])
+        assert response.fallback and response.model_version is None
+        assert "slotrec-ncf:doesnotexist" in (response.fallback_reason or "")
+        assert len(response.items) == 5
+        assert {item.reason for item in response.items} == {"fallback"}
+        assert "s000" not in {item.slot_id for item in response.items}
+        assert not svc.__is_ready__()
+    finally:
+        svc.store.close()
+
+
+def test_online_store_failure_answers_popular_with_fallback(service, monkeypatch):
+    def down(user_id: str) -> None:
+        raise LiveStateUnavailable("online store failed: disk I/O error")
+
+    monkeypatch.setattr(service.store, "state", down)
+    response = _recommend(service, user_id="u0001", k=4)
+    assert response.fallback and response.model_version is not None
+    assert response.fallback_reason.startswith("online store unavailable")
+    assert len(response.items) == 4
+
+
+def test_reload_swaps_bundles_while_requests_keep_being_answered(service):
+    world = build_world()
+    old = service.snapshot.version
+    new_tag = Bundle.load(world.tag).save()  # the same weights under a new version
+    PromotionRegistry(service.settings.layout.promoted_path).promote(new_tag)
+    versions: list[str | None] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        while not stop.is_set():
+            try:
+                response = _recommend(service, user_id="u0002", k=5)
+                assert not response.fallback and len(response.items) == 5
+                versions.append(response.model_version)
+            except BaseException as exc:  # collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    for t in threads:
+        t.start()
+    reloaded = service.reload()
+    after_reload = len(versions)
+    deadline = time.monotonic() + 30
+    while len(versions) < after_reload + 20 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert reloaded.changed and reloaded.previous_version == old
+    assert reloaded.model_version == new_tag
+    assert set(versions) <= {old, new_tag} and versions[-1] == new_tag
+    assert service.reload().changed is False
+
+
+def test_impressions_are_logged_as_raw_events_with_the_request_id(service):
+    rows: list[dict] = []
+    service.store.sink.add = rows.extend  # capture what would be appended to the raw files
+    response = _recommend(service, user_id="u0003", k=4)
+    assert [r["slot_id"] for r in rows] == [i.slot_id for i in response.items]
+    assert {r["request_id"] for r in rows} == {response.request_id}
+    assert {r["event_type"] for r in rows} == {"impression"}
+    assert set(rows[0]) == set(schema.RAW_EVENT_COLUMNS)
+
+
+def test_experiment_assignment_is_deterministic_and_follows_the_weights():
+    experiment = Experiment.model_validate(
+        {
+            "name": "exp",
+            "variants": [
+                {"name": "a", "weight": 0.75},
+                {"name": "b", "weight": 0.25, "params": {"recent_weight": 0.9}},
+            ],
+        }
+    )
+    strategy = Strategy(recent_weight=0.3, exploration_share=0.1, diversity_max_share=0.4)
+    arms = [assign([experiment], f"user-{i}", strategy) for i in range(2000)]
+    assert arms[:50] == [assign([experiment], f"user-{i}", strategy) for i in range(50)]
+    share_b = sum(variant == "b" for _, variant, _ in arms) / len(arms)
+    assert 0.22 < share_b < 0.28
+    assert {s.recent_weight for _, v, s in arms if v == "b"} == {0.9}
+    assert bucket("exp", "user-1") == bucket("exp", "user-1") != bucket("other", "user-1")
+    assert assign([], "anyone", strategy) == (None, "default", strategy)
