@@ -171,6 +171,12 @@ def daily(
     as_of: AsOfOption,
     from_date: FromOption = None,
     data_dir: DataDirOption = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume", help="Skip steps this day already finished with unchanged inputs."
+        ),
+    ] = False,
 ) -> None:
     """Run every pipeline stage for one day (or a backfill range) and write the run report."""
     from slotrec.daily import StepFailed, run_daily
@@ -191,11 +197,58 @@ def daily(
                 start,
                 on_step=on_step,
                 on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
+                resume=resume,
             )
         except StepFailed as exc:
             message = f"daily run failed at step '{exc.step}': {exc}\nreport: {exc.report_path}"
             raise _fail(message) from exc
     print_summary(report, Console(), path)
+
+
+@app.command()
+def check(as_of: AsOfOption, data_dir: DataDirOption = None) -> None:
+    """Exit 1 when the day's HR@10 or NDCG@10 fell below its trailing median by the margin."""
+    from monitoring.quality import check_quality, quality_from_train_metrics, quality_history
+    from slotrec.run_history import RunHistory
+
+    settings = _settings(data_dir)
+    day = _parse_day(as_of, "--as-of")
+    history = RunHistory(settings.layout.run_history_path)
+    recorded = history.step_metrics_by_day("train")
+    today = quality_from_train_metrics(recorded.get(day, {}))
+    if not today:
+        raise _fail(f"no successful training run is recorded for {day}: run `slotrec daily`", 2)
+    checks = check_quality(
+        today,
+        quality_history({d: m for d, m in recorded.items() if d < day}),
+        margin=settings.quality_alert_margin,
+        window=settings.quality_history_days,
+        min_history=settings.quality_min_history,
+    )
+    for item in checks:
+        colour = "red" if item.is_alert else "green"
+        Console().print(f"[{colour}]{item.message}[/{colour}]", soft_wrap=True)
+    if any(item.is_alert for item in checks):
+        raise typer.Exit(1)
+
+
+@app.command()
+def dashboard(
+    data_dir: DataDirOption = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Only print the URL; open no browser.")
+    ] = False,
+) -> None:
+    """Start the Evidently UI on the monitoring workspace (quality, drift, coverage, A/B)."""
+    from monitoring.dashboard import serve_dashboard
+
+    workspace = _settings(data_dir).layout.monitoring_workspace_dir
+    console.print(
+        f"dashboard: [bold]http://{host}:{port}[/bold] (workspace {workspace}); Ctrl+C stops"
+    )
+    serve_dashboard(workspace, host=host, port=port, open_browser=not no_browser)
 
 
 @app.command()

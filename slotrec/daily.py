@@ -1,9 +1,10 @@
 """`slotrec daily`: one day of the pipeline, every stage that exists, in order.
 
 check raw files → dbt build (atomic warehouse swap) → export feature tables → Feast apply +
-materialize → train → evaluate → gate → promote → run report. Each step is timed; a failure
-stops the run, records which step failed and why in the report, and leaves everything the
-previous run produced in place (the warehouse, the online store, the promoted bundle).
+materialize → train → evaluate → gate → promote → tell the service to reload → monitoring →
+run report. Each step is timed, logged and recorded in the run history; a failure stops the
+run, records which step failed and why in the report, and leaves everything the previous run
+produced in place (the warehouse, the online store, the promoted bundle).
 """
 
 from __future__ import annotations
@@ -11,12 +12,24 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from datetime import date
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from slotrec import ingest, transform
+from slotrec.run_history import (
+    STEP_FAILED,
+    STEP_OK,
+    STEP_SKIPPED,
+    RunHistory,
+    StepRecord,
+    file_state,
+    fingerprint,
+    new_run_id,
+)
 from slotrec.run_report import DayIngest, RunReport, count_marts, read_ingest_counts
 from slotrec.settings import Settings
 
@@ -36,15 +49,6 @@ class StepFailed(Exception):
         self.report_path = report_path
 
 
-@contextmanager
-def _timed(report: RunReport, step: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        report.step_seconds[step] = round(time.perf_counter() - started, 3)
-
-
 def volume_warnings(report: RunReport) -> list[str]:
     """Warn about empty delivery days and days far above the run's median volume."""
     warnings = []
@@ -61,6 +65,104 @@ def volume_warnings(report: RunReport) -> list[str]:
     return warnings
 
 
+class _Steps:
+    """Runs the steps of one run: timing, logging, the run history and `--resume` skipping.
+
+    A step declares its inputs (what it reads) and outputs (what it leaves behind) as
+    fingerprintable parts. With `resume`, a step is skipped when this day's last attempt
+    finished with the same input fingerprint and its outputs are still as it left them (nobody
+    rebuilt the warehouse or promoted another bundle since); its recorded result is reused.
+    """
+
+    def __init__(
+        self,
+        history: RunHistory,
+        report: RunReport,
+        as_of: date,
+        from_date: date,
+        resume: bool,
+        notify: Callable[[str], None],
+    ) -> None:
+        self.history = history
+        self.report = report
+        self.as_of = as_of
+        self.from_date = from_date
+        self.resume = resume
+        self.notify = notify
+
+    def run(
+        self,
+        step: str,
+        title: str,
+        work: Callable[[], dict[str, Any]],
+        inputs: Callable[[], list[object]],
+        outputs: Callable[[], list[object]],
+    ) -> dict[str, Any]:
+        """Run (or skip) one step; returns its result; raises what `work` raises."""
+        input_fp = fingerprint(inputs())
+        if self.resume:
+            last = self.history.last_attempt(self.as_of, self.from_date, step)
+            if (
+                last is not None
+                and last.status == STEP_OK
+                and last.input_fingerprint == input_fp
+                and last.output_fingerprint == fingerprint(outputs())
+            ):
+                self.notify(f"{title}: done earlier with the same inputs, skipped")
+                now = datetime.now(UTC)
+                self._record(
+                    StepRecord(step, STEP_SKIPPED, now, now, input_fp, last.output_fingerprint)
+                )
+                self.report.step_seconds[step] = 0.0
+                return last.metrics
+        self.notify(title)
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        try:
+            result = work()
+        except Exception as exc:
+            self._record(
+                StepRecord(step, STEP_FAILED, started, datetime.now(UTC), input_fp, error=str(exc))
+            )
+            self.report.step_seconds[step] = round(time.perf_counter() - clock, 3)
+            raise
+        seconds = round(time.perf_counter() - clock, 3)
+        self.report.step_seconds[step] = seconds
+        log.info("step %s finished in %.1fs", step, seconds)
+        record = StepRecord(
+            step,
+            STEP_OK,
+            started,
+            datetime.now(UTC),
+            input_fp,
+            fingerprint(outputs()),
+            row_counts=_row_counts(result),
+            metrics=result,
+            bundle_version=result.get("bundle") if isinstance(result.get("bundle"), str) else None,
+        )
+        self._record(record)
+        return result
+
+    def _record(self, record: StepRecord) -> None:
+        self.report.steps.append(
+            {"step": record.step, "status": record.status, "seconds": record.duration_seconds}
+        )
+        self.history.record_step(self.report.run_id, self.as_of, self.from_date, record)
+
+
+def _row_counts(result: dict[str, Any]) -> dict[str, Any]:
+    """The counts a step's result carries (keys ending in `_count`, `rows` or `marts`)."""
+    return {
+        key: value
+        for key, value in result.items()
+        if key.endswith(("_count", "rows", "rows_written")) or key == "marts"
+    }
+
+
+def _tree_state(folder: Path, pattern: str = "*") -> list[tuple[str, int, int]]:
+    return file_state(folder.rglob(pattern)) if folder.exists() else []
+
+
 def run_daily(
     settings: Settings,
     as_of: date,
@@ -69,8 +171,15 @@ def run_daily(
     with_training: bool = True,
     on_step: Callable[[str], None] | None = None,
     on_dbt_line: Callable[[str], None] | None = None,
+    *,
+    resume: bool = False,
+    with_monitoring: bool = True,
 ) -> tuple[RunReport, Path]:
     """Run the pipeline for delivery days `from_date`..`as_of` (one day by default).
+
+    Every step is timed, logged and recorded in the run history (`<data>/ops/runs.duckdb`).
+    Re-running a day redoes every step and gives the same result; with `resume`, steps this
+    day already finished with unchanged inputs are skipped and a failed step is redone.
 
     Returns:
         The run report and the path it was written to.
@@ -81,69 +190,189 @@ def run_daily(
     start = from_date or as_of
     layout = settings.layout
     report = RunReport(as_of=as_of.isoformat(), from_date=start.isoformat())
+    report.run_id = new_run_id(as_of)
     run_dir = layout.run_dir(as_of)
     notify = on_step or (lambda step: log.info("step: %s", step))
+    history = RunHistory(layout.run_history_path)
+    history.start_run(report.run_id, as_of, start, datetime.now(UTC))
+    steps = _Steps(history, report, as_of, start, resume, notify)
 
     def fail(step: str, exc: Exception) -> StepFailed:
         report.failed_step = step
         report.error = str(exc)
         report.finish("failed")
-        return StepFailed(step, str(exc), report.write(run_dir))
+        path = report.write(run_dir)
+        history.finish_run(report.run_id, "failed", datetime.now(UTC), step, str(exc), path)
+        return StepFailed(step, str(exc), path)
 
-    notify("check raw files")
-    with _timed(report, "check_raw"):
-        try:
-            days = ingest.days_between(start, as_of)
-            ingest.check_reference_files(layout)
-            checked = ingest.check_event_days(layout, days)
-        except (ingest.RawDataError, ValueError) as exc:
-            raise fail("check_raw", exc) from exc
-    log.info(
-        "raw files ok: %d rows in %d files",
-        sum(d.rows for d in checked),
-        sum(len(d.files) for d in checked),
-    )
+    def raw_inputs() -> list[object]:
+        day_files = [
+            _tree_state(layout.raw_events_day_dir(day)) for day in ingest.days_between(start, as_of)
+        ]
+        reference = file_state(
+            [layout.slot_catalogue_path, layout.players_path, layout.onboarding_path]
+        )
+        return [day_files, reference]
 
-    notify("dbt build")
-    with _timed(report, "transform"):
-        try:
-            transform.build(settings, as_of, start, on_line=on_dbt_line)
-        except transform.TransformError as exc:
-            raise fail("transform", exc) from exc
+    def warehouse_state() -> list[object]:
+        return [file_state([layout.warehouse_path])]
+
+    def check_raw() -> dict[str, Any]:
+        days = ingest.days_between(start, as_of)
+        ingest.check_reference_files(layout)
+        checked = ingest.check_event_days(layout, days)
+        log.info(
+            "raw files ok: %d rows in %d files",
+            sum(d.rows for d in checked),
+            sum(len(d.files) for d in checked),
+        )
+        return {
+            "days": [
+                {"day": d.day.isoformat(), "files": len(d.files), "rows": d.rows} for d in checked
+            ],
+            "raw_rows": sum(d.rows for d in checked),
+        }
+
+    try:
+        checked = steps.run("check_raw", "check raw files", check_raw, raw_inputs, lambda: [])
+    except (ingest.RawDataError, ValueError) as exc:
+        raise fail("check_raw", exc) from exc
+
+    def dbt_inputs() -> list[object]:
+        project = [
+            _tree_state(settings.dbt_project_dir / folder, "*.*")
+            for folder in ("models", "macros", "tests")
+        ]
+        return [raw_inputs(), project, transform.dbt_vars(settings, as_of, start)]
+
+    def build() -> dict[str, Any]:
+        transform.build(settings, as_of, start, on_line=on_dbt_line)
+        return {"marts": count_marts(layout.warehouse_path, MART_TABLES)}
+
+    try:
+        built = steps.run("transform", "dbt build", build, dbt_inputs, warehouse_state)
+    except transform.TransformError as exc:
+        raise fail("transform", exc) from exc
     report.ingest = read_ingest_counts(layout.warehouse_path, start, as_of)
     seen = {d.day for d in report.ingest}
-    for day in checked:
-        if day.day.isoformat() not in seen:
-            report.ingest.append(DayIngest(day.day.isoformat(), len(day.files), 0, {}, 0))
+    for day in checked["days"]:
+        if day["day"] not in seen:
+            report.ingest.append(DayIngest(day["day"], day["files"], 0, {}, 0))
     report.ingest.sort(key=lambda d: d.day)
-    report.marts = count_marts(layout.warehouse_path, MART_TABLES)
+    report.marts = built["marts"]
     report.warnings.extend(volume_warnings(report))
 
+    def feature_outputs() -> list[object]:
+        return [_tree_state(layout.feature_export_dir), file_state([layout.feast_online_path])]
+
     if with_features:
-        notify("feast apply + materialize")
-        with _timed(report, "features"):
-            try:
-                report.features = load_features(settings, as_of)
-            except Exception as exc:  # Feast raises many types; the report must say which step
-                raise fail("features", exc) from exc
+        try:
+            report.features = steps.run(
+                "features",
+                "feast apply + materialize",
+                lambda: load_features(settings, as_of),
+                lambda: [warehouse_state(), _tree_state(settings.feature_repo_dir, "*.py")],
+                feature_outputs,
+            )
+        except Exception as exc:  # Feast raises many types; the report must say which step
+            raise fail("features", exc) from exc
+
+    def promoted_state() -> list[object]:
+        return [file_state([layout.promoted_path])]
 
     if with_features and with_training:
-        notify("train → evaluate → gate → promote")
-        with _timed(report, "train"):
-            try:
-                report.training = train_and_gate(settings, as_of)
-            except Exception as exc:  # a failed retrain must never touch the promoted bundle
-                raise fail("train", exc) from exc
+        try:
+            report.training = steps.run(
+                "train",
+                "train → evaluate → gate → promote",
+                lambda: train_and_gate(settings, as_of),
+                lambda: [warehouse_state(), feature_outputs()],
+                promoted_state,
+            )
+        except Exception as exc:  # a failed retrain must never touch the promoted bundle
+            raise fail("train", exc) from exc
+        if report.training.get("promoted"):
+            report.service_reload = tell_service_to_reload(settings)
+            if report.service_reload["status"] == "failed":
+                report.warnings.append(
+                    f"the service did not reload: {report.service_reload['error']}"
+                )
+
+    if with_monitoring:
+        try:
+            report.monitoring = steps.run(
+                "monitor",
+                "monitoring: drift, quality, recommendations",
+                lambda: run_monitoring(settings, as_of, report.training, history),
+                lambda: [warehouse_state(), promoted_state(), report.training.get("bundle")],
+                lambda: [_tree_state(layout.reports_dir(as_of), "*.json")],
+            )
+        except Exception as exc:  # monitoring must say which step broke, like every other
+            raise fail("monitor", exc) from exc
+        report.alerts.extend(report.monitoring.get("alerts", []))
+        report.warnings.extend(report.monitoring.get("warnings", []))
 
     report.finish("ok")
-    return report, report.write(run_dir)
+    path = report.write(run_dir)
+    history.finish_run(report.run_id, "ok", datetime.now(UTC), report_path=path)
+    return report, path
 
 
-def train_and_gate(settings: Settings, as_of: date) -> dict[str, object]:
+def run_monitoring(
+    settings: Settings, as_of: date, training: dict[str, Any], history: RunHistory
+) -> dict[str, Any]:
+    """The monitoring step: drift, model quality history, embedding and recommendation drift."""
+    from monitoring.daily import monitor_day
+
+    return monitor_day(settings, as_of, training, history)
+
+
+# --- hook: tell the running service to reload --------------------------------------------------
+RELOAD_TIMEOUT_SECONDS = 10.0
+
+
+def tell_service_to_reload(settings: Settings) -> dict[str, Any]:
+    """Ask the running service to adopt the newly promoted bundle (`POST <service_url>/reload`).
+
+    Called after a promotion, and only when `service_url` is set. The run never fails because
+    of it: a service that is down simply adopts the bundle when it next starts (it reads
+    `models/promoted.json`), so the outcome is reported, not raised.
+
+    Returns:
+        {"status": "not_configured" | "ok" | "failed", ...}
+    """
+    if not settings.service_url:
+        return {"status": "not_configured"}
+    url = settings.service_url.rstrip("/") + "/reload"
+    headers = {"Content-Type": "application/json"}
+    if settings.admin_token is not None:
+        headers["Authorization"] = f"Bearer {settings.admin_token.get_secret_value()}"
+    request = urllib.request.Request(url, data=b"{}", headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=RELOAD_TIMEOUT_SECONDS) as response:
+            body = response.read(2000).decode("utf-8", "replace")
+            return {"status": "ok", "url": url, "http_status": response.status, "body": body}
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        log.warning("could not tell the service at %s to reload: %s", url, exc)
+        return {"status": "failed", "url": url, "error": f"{url}: {exc}"}
+
+
+def train_and_gate(settings: Settings, as_of: date) -> dict[str, Any]:
     """Retrain on the fresh marts, write the bundle, promote it if it passes the gate."""
+    from training.model_store import use_model_store
     from training.pipeline import run_training
+    from training.promotion import PromotionRegistry
 
-    return run_training(settings, as_of).summary()
+    use_model_store(settings)
+    # The bundle serving before this run: the embedding drift compares the new one with it.
+    previous = PromotionRegistry(settings.layout.promoted_path).current
+    outcome = run_training(settings, as_of)
+    summary = outcome.summary()
+    summary["previous_bundle"] = previous
+    test = outcome.bundle.metrics["test"]["full"]["neumf"]
+    summary["test_hr10"] = float(test["hr10"])
+    summary["test_ndcg10"] = float(test["ndcg10"])
+    return summary
 
 
 def load_features(settings: Settings, as_of: date) -> dict[str, object]:

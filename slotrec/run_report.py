@@ -31,6 +31,7 @@ class RunReport:
 
     as_of: str
     from_date: str
+    run_id: str = ""
     status: str = "running"
     failed_step: str | None = None
     error: str | None = None
@@ -41,6 +42,12 @@ class RunReport:
     marts: dict[str, int] = field(default_factory=dict)
     features: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
+    service_reload: dict[str, Any] = field(default_factory=dict)
+    monitoring: dict[str, Any] = field(default_factory=dict)
+    # one entry per step attempt: {"step", "status" (ok | skipped | failed), "seconds"}
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    # monitoring alerts (model quality below its trailing median, …): the run still succeeds
+    alerts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -161,11 +168,51 @@ def print_summary(report: RunReport, console: Console, report_path: Path | None 
             "validation NDCG@10: "
             + ", ".join(f"{k} {v:.4f}" for k, v in t.get("validation_ndcg10", {}).items())
         )
-    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.step_seconds.items())
+    if report.monitoring:
+        _print_monitoring(report.monitoring, console)
+    if report.service_reload:
+        console.print(f"service reload: {report.service_reload['status']}")
+    skipped = {s["step"] for s in report.steps if s["status"] == "skipped"}
+    timings = ", ".join(
+        f"{k} skipped" if k in skipped else f"{k} {v:.1f}s" for k, v in report.step_seconds.items()
+    )
     console.print(f"steps: {timings}")
+    for alert in report.alerts:
+        console.print(f"[red]alert:[/red] {alert}")
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     if report.error:
         console.print(f"[red]error in {report.failed_step}:[/red] {report.error}")
     if report_path is not None:
         console.print(f"report: {report_path}")
+
+
+def _print_monitoring(monitoring: dict[str, Any], console: Console) -> None:
+    """Drift flags, quality against its history, and where the reports are."""
+    for name, drift in monitoring.get("data_drift", {}).items():
+        if "drifted_columns" in drift:
+            flag = "[yellow]drift[/yellow]" if drift["is_drifted"] else "no drift"
+            console.print(
+                f"data drift ({name}): {flag}, {len(drift['drifted_columns'])} of "
+                f"{drift['columns']} columns drifted"
+            )
+    quality = monitoring.get("quality", {})
+    if quality.get("checks"):
+        console.print(
+            "quality vs trailing median: "
+            + ", ".join(
+                f"{c['metric']} {c['value']:.4f} (median {c['median']:.4f})"
+                if c["median"] is not None
+                else f"{c['metric']} {c['value']:.4f} (no history yet)"
+                for c in quality["checks"]
+            )
+        )
+    embedding = monitoring.get("embedding_drift", {})
+    if "mean_aligned_cosine" in embedding:
+        console.print(
+            f"embedding drift vs {embedding['previous_bundle']}: aligned cosine "
+            f"{embedding['mean_aligned_cosine']:.3f}, neighbour overlap@10 "
+            f"{embedding['neighbour_overlap']:.3f}"
+        )
+    if monitoring.get("reports_dir"):
+        console.print(f"monitoring reports: {monitoring['reports_dir']}")

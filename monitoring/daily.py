@@ -1,0 +1,180 @@
+"""The daily run's `monitor` step: every report of one day, written under `<data>/reports/<day>/`.
+
+- `data_drift_interactions.{html,json}`, `data_drift_user_features.{html,json}`: Evidently data
+  drift of the day against the reference window (`settings.drift_reference_days`);
+- `quality.json`: HR@10 / NDCG@10 of the day's bundle against the trailing median, with alerts;
+- `embedding_drift.json`: the new bundle's slot embeddings against the previous bundle's;
+- `recommendations.{html,json}`: what was served that day (when the service served any);
+- `monitoring.json`: the summary the run report carries.
+
+The day's headline numbers also go into the Evidently workspace behind `slotrec dashboard`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from monitoring import dashboard, data_drift, embedding_drift, quality, recommendation_drift
+from monitoring.snapshots import save_snapshot
+from slotrec.atomic import write_json_atomic
+from slotrec.run_history import RunHistory
+from slotrec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def monitor_day(
+    settings: Settings, as_of: date, training: dict[str, Any], history: RunHistory
+) -> dict[str, Any]:
+    """Write every monitoring report of `as_of` and return the summary for the run report.
+
+    Args:
+        settings: platform settings (data dir, drift window, quality alert margin).
+        as_of: the run day.
+        training: the train step's result (empty when the run did not train).
+        history: the run history, for the quality of earlier days.
+
+    Returns:
+        `reports_dir`, `data_drift`, `quality`, `embedding_drift`, `recommendations`,
+        `dashboard_values`, `alerts` (quality below its margin) and `warnings` (drift flags).
+    """
+    layout = settings.layout
+    folder = layout.reports_dir(as_of)
+    folder.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"reports_dir": str(folder), "alerts": [], "warnings": []}
+    values: dict[str, float | None] = {}
+
+    summary["data_drift"] = {}
+    for load in (data_drift.interaction_frames, data_drift.feature_frames):
+        data = load(layout.warehouse_path, as_of, settings.drift_reference_days)
+        snapshot, drift = data_drift.drift_report(data)
+        if snapshot is not None:
+            drift["files"] = save_snapshot(snapshot, folder, f"data_drift_{data.name}")
+            values[f"{data.name}_drift_share"] = drift["drift_share"]
+            if drift["is_drifted"]:
+                summary["warnings"].append(
+                    f"data drift in {data.name}: {', '.join(drift['drifted_columns'])}"
+                )
+        summary["data_drift"][data.name] = drift
+
+    summary["quality"] = _quality(settings, as_of, training, history, folder)
+    summary["alerts"].extend(
+        c["message"] for c in summary["quality"].get("checks", []) if c["is_alert"]
+    )
+    values.update(summary["quality"].get("today", {}))
+    valid = training.get("validation_ndcg10", {})
+    values["valid_ndcg10"] = valid.get("neumf")
+    values["valid_ndcg10_popularity"] = valid.get("popularity")
+
+    summary["embedding_drift"] = _embedding_drift(settings, training, folder)
+    emb = summary["embedding_drift"]
+    values["embedding_aligned_cosine"] = emb.get("mean_aligned_cosine")
+    values["embedding_neighbour_overlap"] = emb.get("neighbour_overlap")
+    if emb.get("is_drifted"):
+        summary["warnings"].append(
+            f"slot embeddings moved: aligned cosine {emb['mean_aligned_cosine']:.3f}, "
+            f"neighbour overlap@{emb['k']} {emb['neighbour_overlap']:.3f}"
+        )
+
+    summary["recommendations"] = _recommendations(settings, as_of, folder)
+    for key in ("coverage", "personalisation", "popularity_bias", "novelty"):
+        values[key] = summary["recommendations"].get(key)
+
+    summary["dashboard_values"] = {k: v for k, v in values.items() if v is not None}
+    dashboard.record_day(layout.monitoring_workspace_dir, as_of, values)
+    write_json_atomic(folder / "monitoring.json", summary)
+    return summary
+
+
+def _quality(
+    settings: Settings,
+    as_of: date,
+    training: dict[str, Any],
+    history: RunHistory,
+    folder: Path,
+) -> dict[str, Any]:
+    today = quality.quality_from_train_metrics(training)
+    if not today:
+        return {"note": "no model trained in this run"}
+    past = quality.quality_history(history.step_metrics_by_day("train", before=as_of))
+    checks = quality.check_quality(
+        today,
+        past,
+        margin=settings.quality_alert_margin,
+        window=settings.quality_history_days,
+        min_history=settings.quality_min_history,
+    )
+    out = {
+        "today": today,
+        "history": {day.isoformat(): metrics for day, metrics in past.items()},
+        "checks": [c.to_dict() for c in checks],
+        "margin": settings.quality_alert_margin,
+        "window_days": settings.quality_history_days,
+    }
+    write_json_atomic(folder / "quality.json", out)
+    return out
+
+
+def _embedding_drift(settings: Settings, training: dict[str, Any], folder: Path) -> dict[str, Any]:
+    previous, new = training.get("previous_bundle"), training.get("bundle")
+    if not previous or not new or previous == new:
+        return {"note": "no previous bundle to compare with"}
+    from training.model_store import use_model_store
+
+    use_model_store(settings)
+    out = embedding_drift.bundle_embedding_drift(previous, new)
+    write_json_atomic(folder / "embedding_drift.json", out)
+    return out
+
+
+def served_impressions(warehouse: Path, first: date, last: date) -> pd.DataFrame:
+    """Clean impression events that followed a recommendation, delivered `first`..`last`.
+
+    The position is the impression's order within its request (by time, then event id).
+    """
+    query = """
+        select request_id, user_id, slot_id, delivered_on,
+            row_number() over (
+                partition by request_id order by occurred_at, event_id
+            ) as position
+        from int_events_checked
+        where reject_reason is null and event_type = 'impression' and request_id is not null
+            and delivered_on between ? and ?
+    """
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(query, [first, last]).df()
+
+
+def _recommendations(settings: Settings, as_of: date, folder: Path) -> dict[str, Any]:
+    warehouse = settings.layout.warehouse_path
+    first = as_of - timedelta(days=settings.drift_reference_days)
+    served = served_impressions(warehouse, first, as_of)
+    is_today = pd.to_datetime(served.pop("delivered_on")).dt.date == as_of
+    current, reference = served[is_today], served[~is_today]
+    if current.empty:
+        return {"note": "no served recommendations (impressions with a request_id) on this day"}
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        players = con.execute(
+            "select slot_id, count(distinct user_id) from interactions group by slot_id"
+        ).df()
+        counts = con.execute(
+            "select (select count(distinct user_id) from interactions),"
+            " (select count(*) from slots where is_active)"
+        ).fetchone()
+    n_players, catalogue = (int(counts[0]), int(counts[1])) if counts else (0, 0)
+    slot_players = players.set_index("slot_id").iloc[:, 0]
+    metrics = recommendation_drift.recommendation_metrics(
+        current, slot_players, n_players, catalogue
+    )
+    snapshot = recommendation_drift.recommendation_report(
+        current, reference, slot_players, n_players
+    )
+    metrics["files"] = save_snapshot(snapshot, folder, "recommendations")
+    write_json_atomic(folder / "recommendations_metrics.json", metrics)
+    return metrics

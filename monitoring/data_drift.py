@@ -1,0 +1,162 @@
+"""Data drift: today's interactions and feature distributions against a reference window.
+
+Both come from the warehouse, never from the raw files: what drifts is what the model trains on.
+
+- interactions: the user × slot × day play rows played on the run day (play seconds, sessions,
+  stakes, and the slot's theme and volatility) against the `reference_days` before it;
+- user features: the feature snapshot of the run day (`user_features`, 30-day windows) against
+  the snapshots of the `reference_days` before it.
+
+Evidently's `DataDriftPreset` measures each column with a distance that does not grow with the
+sample size (normed Wasserstein for numbers, Jensen-Shannon for categories; a p-value test would
+flag any difference at a casino's volumes), and a column drifts when the distance reaches
+`COLUMN_DRIFT_THRESHOLD`. The data set drifts when at least `DATASET_DRIFT_SHARE` of its
+columns do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+COLUMN_DRIFT_THRESHOLD = 0.1
+DATASET_DRIFT_SHARE = 0.5
+NUM_METHOD = "wasserstein"
+CAT_METHOD = "jensenshannon"
+# Evidently's cost grows with rows; a seeded sample this large estimates the distances well.
+MAX_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class DriftInput:
+    """A current and a reference frame plus the columns to compare."""
+
+    name: str
+    current: pd.DataFrame
+    reference: pd.DataFrame
+    numerical: list[str]
+    categorical: list[str]
+
+
+def interaction_frames(warehouse: Path, as_of: date, reference_days: int) -> DriftInput:
+    """Play rows of the run day vs the `reference_days` before it."""
+    query = """
+        select
+            days.played_on,
+            days.play_seconds,
+            days.session_count,
+            days.bet_amount,
+            days.play_seconds / nullif(days.session_count, 0) as seconds_per_session,
+            slots.theme,
+            slots.volatility
+        from int_sessions_rolled_to_user_slot_days as days
+        left join slots on days.slot_id = slots.slot_id
+        where days.played_on between ? and ? and days.play_seconds > 0
+    """
+    start = as_of - timedelta(days=reference_days)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.execute(query, [start, as_of]).df()
+    is_today = pd.to_datetime(frame.pop("played_on")).dt.date == as_of
+    return DriftInput(
+        "interactions",
+        frame[is_today].reset_index(drop=True),
+        frame[~is_today].reset_index(drop=True),
+        ["play_seconds", "session_count", "bet_amount", "seconds_per_session"],
+        ["theme", "volatility"],
+    )
+
+
+def feature_frames(warehouse: Path, as_of: date, reference_days: int) -> DriftInput:
+    """The run day's user feature snapshot vs the snapshots of the days before it."""
+    numerical = [
+        "play_seconds_30d",
+        "active_days_30d",
+        "session_count_30d",
+        "avg_session_seconds_30d",
+        "stake_per_minute_30d",
+    ]
+    query = f"""
+        select snapshot_on, {", ".join(numerical)}, segment
+        from user_features
+        where snapshot_on between ? and ?
+    """
+    start = as_of - timedelta(days=reference_days)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.execute(query, [start, as_of]).df()
+    is_today = pd.to_datetime(frame.pop("snapshot_on")).dt.date == as_of
+    return DriftInput(
+        "user_features",
+        frame[is_today].reset_index(drop=True),
+        frame[~is_today].reset_index(drop=True),
+        numerical,
+        ["segment"],
+    )
+
+
+def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sample(MAX_ROWS, random_state=0) if len(frame) > MAX_ROWS else frame
+
+
+def drift_report(data: DriftInput) -> tuple[Any, dict[str, Any]]:
+    """Run Evidently's data drift preset on one input.
+
+    Returns:
+        The Evidently snapshot (None when either side is empty) and a summary: rows on each
+        side, columns compared, each column's distance, the drifted columns and `is_drifted`.
+    """
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    summary: dict[str, Any] = {
+        "current_rows": len(data.current),
+        "reference_rows": len(data.reference),
+    }
+    if data.current.empty or data.reference.empty:
+        side = "current" if data.current.empty else "reference"
+        summary["note"] = f"no {side} rows: drift not measured"
+        return None, summary
+    definition = DataDefinition(
+        numerical_columns=data.numerical, categorical_columns=data.categorical
+    )
+    columns = [*data.numerical, *data.categorical]
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=columns,
+                num_method=NUM_METHOD,
+                cat_method=CAT_METHOD,
+                threshold=COLUMN_DRIFT_THRESHOLD,
+                drift_share=DATASET_DRIFT_SHARE,
+            )
+        ]
+    )
+    snapshot = report.run(
+        current_data=Dataset.from_pandas(
+            _sample(data.current[columns]), data_definition=definition
+        ),
+        reference_data=Dataset.from_pandas(
+            _sample(data.reference[columns]), data_definition=definition
+        ),
+    )
+    distances = {
+        metric["config"]["column"]: float(metric["value"])
+        for metric in snapshot.dict()["metrics"]
+        if metric["config"]["type"].endswith(":ValueDrift")
+    }
+    drifted = sorted(c for c, d in distances.items() if d >= COLUMN_DRIFT_THRESHOLD)
+    summary.update(
+        {
+            "columns": len(columns),
+            "distances": distances,
+            "drifted_columns": drifted,
+            "drift_share": len(drifted) / len(columns),
+            "is_drifted": len(drifted) / len(columns) >= DATASET_DRIFT_SHARE,
+            "threshold": COLUMN_DRIFT_THRESHOLD,
+        }
+    )
+    return snapshot, summary
