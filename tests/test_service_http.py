@@ -1,0 +1,145 @@
+"""HTTP through the ASGI app (BentoML's second test level): schema, errors, auth, probes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+from starlette.testclient import TestClient
+
+from bentos.service import SlotrecService
+from tests.service_world import (
+    ADMIN_TOKEN,
+    EXAMPLE_REQUEST,
+    build_world,
+    play_events,
+    serving_env,
+    serving_settings,
+)
+
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+NEW_GAME = {
+    "slot_id": "s901",
+    "name": "Pharaoh's Vault",
+    "provider": "Beta",
+    "theme": "egypt",
+    "volatility": "medium",
+    "rtp": 0.955,
+    "max_win_multiplier": 2500,
+    "jurisdictions": ["GB"],
+}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory) -> Iterator[TestClient]:
+    """One app for the module: BentoML registers its Prometheus metrics once per process."""
+    settings = serving_settings(tmp_path_factory.mktemp("http"))
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in serving_env(settings).items():
+            patch.setenv(key, value)
+        patch.setenv("SLOTREC_MAX_REQUEST_BYTES", "4096")
+        with TestClient(app=SlotrecService.to_asgi()) as test_client:
+            yield test_client
+
+
+def test_example_request_over_http(client):
+    response = client.post("/recommend", json=EXAMPLE_REQUEST)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == build_world().tag
+    assert len(body["items"]) == EXAMPLE_REQUEST["k"]
+    assert {"slot_id", "name", "score", "reason", "because"} == set(body["items"][0])
+    assert body["fallback"] is False and body["variant"] in ("control", "recent-heavy")
+
+
+def test_events_then_recommend_over_http_excludes_the_played_slot(client):
+    top = client.post("/recommend", json={"user_id": "u0007", "k": 3}).json()["items"][0]
+    accepted = client.post(
+        "/events", json={"events": play_events("u0007", top["slot_id"], 20.0, "ses-http")}
+    )
+    assert accepted.status_code == 200 and accepted.json()["accepted"] == 2
+    after = client.post("/recommend", json={"user_id": "u0007", "k": 3}).json()
+    assert top["slot_id"] not in {item["slot_id"] for item in after["items"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "payload", "field", "rule"),
+    [
+        ("/recommend", {"user_id": "u0001", "k": 0}, "k", "greater_than_equal"),
+        ("/recommend", {"user_id": "u0001", "k": 101}, "k", "less_than_equal"),
+        ("/recommend", {"k": 5}, "user_id", "missing"),
+        ("/recommend", {"user_id": "has space"}, "user_id", "string_pattern_mismatch"),
+        ("/recommend", {"user_id": "u1", "colour": "red"}, "colour", "extra_forbidden"),
+        ("/recommend", {"user_id": "u1", "context": {"slot_id": ""}}, "context.slot_id", None),
+        ("/similar", {"slot_id": "s001", "k": "many"}, "k", "int_parsing"),
+        ("/events", {"events": []}, "events", "too_short"),
+        ("/onboard", {"user_id": "u1", "themes": ["jazz"]}, "themes.0", "literal_error"),
+    ],
+)
+def test_bad_requests_get_422_naming_the_field_and_rule(client, path, payload, field, rule):
+    response = client.post(path, json=payload)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert field in {d["field"] for d in detail}
+    if rule is not None:
+        assert rule in {d["rule"] for d in detail}
+    assert field in response.json()["error"]
+
+
+def test_a_bad_event_names_its_position_and_field(client):
+    events = play_events("u0001", "s003", 10.0, "ses-bad")
+    events[1]["duration_seconds"] = -5
+    response = client.post("/events", json={"events": events})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "events.1.duration_seconds"
+
+
+def test_malformed_json_and_oversized_bodies_are_refused(client):
+    broken = client.post(
+        "/recommend", content=b'{"user_id": ', headers={"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422
+    huge = client.post("/recommend", json={"user_id": "u0001", "exclude": ["s001"] * 2000})
+    assert huge.status_code == 413
+    assert "limit" in huge.json()["error"]
+
+
+def test_similar_on_an_unknown_slot_is_a_json_404(client):
+    response = client.post("/similar", json={"slot_id": "s999999"})
+    assert response.status_code == 404
+    assert response.json() == {"error": "slot_id 's999999' is not in the index"}
+
+
+def test_admin_endpoints_need_the_token(client):
+    assert client.post("/slots", json=NEW_GAME).status_code == 401
+    wrong = client.post("/slots", json=NEW_GAME, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403 and wrong.json()["error"] == "admin endpoint: wrong admin token"
+    assert client.post("/reload", json={}).status_code == 401
+    registered = client.post("/slots", json=NEW_GAME, headers=ADMIN)
+    assert registered.status_code == 200, registered.text
+    assert registered.json()["in_index"] is True and registered.json()["status"] == "new"
+    similar = client.post("/similar", json={"slot_id": "s901", "k": 3})
+    assert similar.status_code == 200 and len(similar.json()["items"]) == 3
+    reload = client.post("/reload", json={}, headers=ADMIN)
+    assert reload.status_code == 200 and reload.json()["changed"] is False
+
+
+def test_probes_metrics_and_openapi(client):
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/metrics").status_code == 200  # its content: see the served test
+
+    def count(outcome: str) -> float:
+        labels = {"endpoint": "recommend", "outcome": outcome}
+        return REGISTRY.get_sample_value("slotrec_requests_total", labels) or 0.0
+
+    ok, bad = count("ok"), count("client_error")
+    client.post("/recommend", json=EXAMPLE_REQUEST)
+    client.post("/recommend", json={"user_id": "u0001", "k": 0})
+    assert (count("ok"), count("client_error")) == (ok + 1, bad + 1)
+    spec = client.get("/docs.json").json()
+    assert {"/recommend", "/similar", "/events", "/onboard", "/slots", "/reload"} <= set(
+        spec["paths"]
+    )
+    assert client.post("/noop", json={}).json() == {"ok": True}
