@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -221,6 +222,19 @@ class LiveStateStore:
             except Exception as exc:
                 raise LiveStateUnavailable(f"online store failed: {exc}") from exc
 
+    @contextmanager
+    def _hold_players(self, user_ids: Iterable[str]) -> Iterator[None]:
+        """Hold the players' locks; a lock file that cannot be used means the store is down."""
+        try:
+            held = self._locks.hold(user_ids)
+            held.__enter__()
+        except OSError as exc:
+            raise LiveStateUnavailable(f"live-state lock unavailable: {exc}") from exc
+        try:
+            yield
+        finally:
+            held.__exit__(None, None, None)
+
     def _read(self, user_ids: list[str]) -> dict[str, UserLiveState]:
         rows = [{schema.USER_ID: user_id} for user_id in user_ids]
         refs = self._play_refs + self._profile_refs
@@ -234,7 +248,7 @@ class LiveStateStore:
 
     def _apply(self, by_user: dict[str, list[PlayEvent]]) -> list[ThresholdCrossing]:
         crossings: list[ThresholdCrossing] = []
-        with self._locks.hold(by_user):
+        with self._hold_players(by_user):
             before = self._read(list(by_user))
             now = self._clock()
             after: list[UserLiveState] = []
@@ -248,7 +262,7 @@ class LiveStateStore:
         return crossings
 
     def _update_profile(self, user_id: str, **changes: str) -> None:
-        with self._locks.hold([user_id]):
+        with self._hold_players([user_id]):
             current = self._read([user_id])[user_id]
             profile = {
                 "suggestion_json": _dump(current.suggestion),
