@@ -60,8 +60,70 @@ def test_report_json_is_written_with_totals(world):
     payload = json.loads(path.read_text())
     assert payload["status"] == "ok"
     assert payload["totals"]["rows_in"] == report.rows_in
-    assert set(payload["step_seconds"]) == {"check_raw", "transform", "features", "train"}
+    assert set(payload["step_seconds"]) == {
+        "check_raw",
+        "transform",
+        "features",
+        "train",
+        "monitor",
+    }
     assert payload["features"]["online_rows_written"]["user_features"] > 0
+
+
+def test_monitoring_reports_and_run_history(world):
+    from slotrec.run_history import RunHistory
+
+    settings, _, report, path = world
+    folder = settings.layout.reports_dir(LAST)
+    for name in ("data_drift_interactions", "data_drift_user_features"):
+        assert (folder / f"{name}.html").stat().st_size > 10_000
+        assert json.loads((folder / f"{name}.json").read_text())["metrics"]
+    drift = report.monitoring["data_drift"]["interactions"]
+    assert drift["current_rows"] > 0 and drift["reference_rows"] > 0
+    assert set(drift["distances"]) == {
+        "play_seconds",
+        "session_count",
+        "bet_amount",
+        "seconds_per_session",
+        "theme",
+        "volatility",
+    }
+    quality = json.loads((folder / "quality.json").read_text())
+    assert quality["today"]["hr10"] == report.training["test_hr10"]
+    history = RunHistory(settings.layout.run_history_path)
+    (latest, *_) = history.runs()
+    assert latest["run_id"] == report.run_id and latest["status"] == "ok"
+    assert latest["report_path"] == str(path)
+    steps = {s["step"]: s for s in history.steps(report.run_id)}
+    assert set(steps) == {"check_raw", "transform", "features", "train", "monitor"}
+    assert steps["train"]["bundle_version"] == report.training["bundle"]
+    assert all(s["status"] == "ok" and s["duration_seconds"] >= 0 for s in steps.values())
+
+
+def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch):
+    import monitoring.daily
+
+    settings, _, report, _ = world
+    again, _ = run_daily(settings, LAST, resume=True)
+    assert {s["step"]: s["status"] for s in again.steps} == dict.fromkeys(
+        ("check_raw", "transform", "features", "train", "monitor"), "skipped"
+    )
+    assert again.training["bundle"] == report.training["bundle"]  # the recorded result
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("monitoring broke")
+
+    (settings.layout.reports_dir(LAST) / "monitoring.json").unlink()  # its output is gone
+    monkeypatch.setattr(monitoring.daily, "monitor_day", broken)
+    with pytest.raises(StepFailed) as failure:
+        run_daily(settings, LAST, resume=True)
+    assert failure.value.step == "monitor"
+    monkeypatch.undo()
+    redone, _ = run_daily(settings, LAST, resume=True)
+    statuses = {s["step"]: s["status"] for s in redone.steps}
+    assert statuses["monitor"] == "ok"
+    assert {statuses[s] for s in ("check_raw", "transform", "features", "train")} == {"skipped"}
+    assert (settings.layout.reports_dir(LAST) / "monitoring.json").exists()
 
 
 def test_online_read_matches_a_hand_count_from_the_raw_events(world):
