@@ -6,7 +6,7 @@ breaks a rule is answered 422 with the field and the rule (see `bentos.guard`).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,7 +24,31 @@ MAX_K = 100
 MAX_IDS = 200  # exclude lists, events per call: bounded so one request stays cheap
 
 
-class _Strict(BaseModel):
+def openapi_examples(node: Any) -> Any:
+    """JSON schema with OpenAPI 3.0's single `example` in place of `examples` lists.
+
+    BentoML's OpenAPI writer knows `example` only, and fails on a schema (even a nested one,
+    such as `PlayEvent` inside `EventsRequest`) that carries pydantic's `examples`.
+    """
+    if isinstance(node, dict):
+        out = {k: openapi_examples(v) for k, v in node.items() if k != "examples"}
+        if isinstance(node.get("examples"), list) and node["examples"]:
+            out.setdefault("example", node["examples"][0])
+        return out
+    if isinstance(node, list):
+        return [openapi_examples(v) for v in node]
+    return node
+
+
+class _Schema(BaseModel):
+    """Base of every HTTP model: its JSON schema is one BentoML's OpenAPI page accepts."""
+
+    @classmethod
+    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return openapi_examples(super().model_json_schema(*args, **kwargs))  # type: ignore[no-any-return]
+
+
+class _Strict(_Schema):
     model_config = ConfigDict(extra="forbid")
 
 
@@ -61,7 +85,7 @@ class RecommendRequest(_Strict):
     )
 
 
-class RecommendedSlot(BaseModel):
+class RecommendedSlot(_Schema):
     """One ranked slot with why it is there."""
 
     slot_id: str
@@ -73,7 +97,7 @@ class RecommendedSlot(BaseModel):
     )
 
 
-class Suggestion(BaseModel):
+class Suggestion(_Schema):
     """A next-slot suggestion made when a player crossed the play-time threshold."""
 
     user_id: str
@@ -84,7 +108,7 @@ class Suggestion(BaseModel):
     created_at: str
 
 
-class RecommendResponse(BaseModel):
+class RecommendResponse(_Schema):
     """A ranked list, the bundle that made it and the experiment arm that shaped it."""
 
     user_id: str
@@ -114,7 +138,7 @@ class SimilarRequest(_Strict):
     user_id: Identifier | None = Field(default=None, description="Personalise for this player.")
 
 
-class SimilarResponse(BaseModel):
+class SimilarResponse(_Schema):
     slot_id: str
     items: list[RecommendedSlot]
     model_version: str | None
@@ -127,7 +151,7 @@ class EventsRequest(_Strict):
     events: list[PlayEvent] = Field(min_length=1, max_length=MAX_IDS)
 
 
-class EventsResponse(BaseModel):
+class EventsResponse(_Schema):
     accepted: int
     suggestions: list[Suggestion] = Field(
         default_factory=list, description="Fresh suggestions for players who crossed the threshold."
@@ -162,7 +186,7 @@ class OnboardRequest(_Strict):
     providers: list[Identifier] = Field(default_factory=list, max_length=20)
 
 
-class OnboardResponse(BaseModel):
+class OnboardResponse(_Schema):
     user_id: str
     saved: bool
     ignored_providers: list[str] = Field(
@@ -203,14 +227,14 @@ class SlotRegistration(_Strict):
     jurisdictions: list[Country] = Field(min_length=1, max_length=len(schema.COUNTRIES))
 
 
-class SlotRegistered(BaseModel):
+class SlotRegistered(_Schema):
     slot_id: str
     status: Literal["new", "updated"]
     in_index: bool
     exploration: bool = Field(description="Whether the game is in the exploration pool.")
 
 
-class ReloadResponse(BaseModel):
+class ReloadResponse(_Schema):
     previous_version: str | None
     model_version: str | None
     changed: bool

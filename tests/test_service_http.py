@@ -138,8 +138,10 @@ def test_probes_metrics_and_openapi(client):
     client.post("/recommend", json=EXAMPLE_REQUEST)
     client.post("/recommend", json={"user_id": "u0001", "k": 0})
     assert (count("ok"), count("client_error")) == (ok + 1, bad + 1)
-    spec = client.get("/docs.json").json()
+    spec = SlotrecService.openapi_spec.asdict()  # what the OpenAPI page renders
     assert {"/recommend", "/similar", "/events", "/onboard", "/slots", "/reload"} <= set(
         spec["paths"]
     )
+    example = spec["components"]["schemas"]["RecommendRequestIODescriptor"]["example"]
+    assert example["user_id"] == "u0000042"
     assert client.post("/noop", json={}).json() == {"ok": True}
