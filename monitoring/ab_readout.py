@@ -550,3 +550,21 @@ def write_readout(readout: Readout, folder: Path, name: str = "ab_readout") -> d
     write_json_atomic(json_path, readout.to_dict())
     write_text_atomic(html_path, html)
     return {"json": str(json_path), "html": str(html_path)}
+
+
+def dashboard_values(readout: Readout) -> dict[str, float]:
+    """The readout's points for the dashboard's A/B tab (`monitoring.dashboard.record_day`).
+
+    `ab_lift`: relative difference of the leading treatment on the primary metric;
+    `ab_exposures`: lists shown in the experiment, all variants together.
+    """
+    primary = [c for c in readout.comparisons if c.metric == readout.primary_metric]
+    values = {
+        "ab_exposures": float(
+            sum(e[readout.primary_metric].exposures for e in readout.estimates.values())
+        )
+    }
+    lifts = [c.relative_difference for c in primary if c.relative_difference is not None]
+    if lifts:
+        values["ab_lift"] = float(max(lifts))
+    return values

@@ -12,6 +12,7 @@ import pytest
 from monitoring.ab_readout import (
     ReadoutError,
     ab_readout,
+    dashboard_values,
     exposure_outcomes,
     msprt_p_value,
     ratio_and_variance,
@@ -188,3 +189,14 @@ def test_readout_files(tmp_path):
     html = (tmp_path / "ab_readout.html").read_text()
     assert html.count("plotly-graph-div") >= 5  # three metrics + two guardrails
     assert paths["html"].endswith("ab_readout.html")
+
+
+def test_dashboard_values_of_a_readout():
+    impressions, clicks, plays = simulate_experiment(
+        seed=6, users=400, ctr={"control": 0.2, "treatment": 0.3}
+    )
+    readout = ab_readout(impressions, clicks, plays, control="control")
+    values = dashboard_values(readout)
+    assert values["ab_exposures"] == impressions["request_id"].nunique()
+    (primary,) = [c for c in readout.comparisons if c.metric == "play_through"]
+    assert values["ab_lift"] == primary.relative_difference
