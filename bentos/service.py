@@ -16,6 +16,7 @@ promotion or rollback needs a reload, not a rebuild.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -62,8 +63,17 @@ def _timed(endpoint: str) -> Iterator[None]:
         metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
 
 
+def _serve_workers() -> int:
+    """Worker processes for `bentoml serve` (`SLOTREC_SERVE_WORKERS`, default 1).
+
+    Read from the environment because BentoML takes it from the decorator, at import.
+    """
+    return max(1, int(os.environ.get("SLOTREC_SERVE_WORKERS", "1")))
+
+
 @bentoml.service(
     name="slotrec",
+    workers=_serve_workers(),
     traffic={"timeout": 30, "concurrency": 64},
     http={"port": 3000},
 )
