@@ -327,6 +327,34 @@ def rollback(data_dir: DataDirOption = None) -> None:
     console.print(f"rolled back from {current} to [green]{restored}[/green]")
 
 
+@app.command()
+def serve(
+    data_dir: DataDirOption = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Serve the promoted bundle over HTTP (`bentoml serve bentos.service:SlotrecService`)."""
+    import os
+    import sys
+
+    from slotrec.settings import REPO_ROOT
+    from training.model_store import use_model_store
+
+    settings = _settings(data_dir)
+    if not settings.layout.promoted_path.exists():
+        console.print(
+            f"[yellow]warning:[/yellow] no promoted bundle in {settings.layout.promoted_path}: "
+            "the service will answer from popular slots (fallback) until a bundle is promoted"
+        )
+    os.environ["SLOTREC_DATA_DIR"] = str(settings.data_dir)
+    os.environ["SLOTREC_SERVE_WORKERS"] = str(workers)
+    use_model_store(settings)
+    command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
+    os.chdir(REPO_ROOT)
+    os.execv(sys.executable, [*command, "--host", host, "--port", str(port)])
+
+
 def _print_model_table(metrics: dict[str, Any]) -> None:
     """NeuMF and baselines side by side: validation and test, full and sampled ranking."""
     from rich.table import Table
@@ -461,6 +489,47 @@ def bench_train(
     from benchmarks.train_bench import run_train_bench
 
     run_train_bench(out, log=lambda msg: log.info(msg))
+    console.print(f"results: {out}")
+
+
+@bench_app.command("realtime")
+def bench_realtime(
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path(
+        "benchmarks/results/realtime.json"
+    ),
+    players: Annotated[int, typer.Option(min=1, help="Players in the live state.")] = 10_000,
+    calls: Annotated[int, typer.Option(min=10, help="Timed calls per operation.")] = 500,
+) -> None:
+    """Live-state latency: record(), state(), states(10) and freshness on Feast SQLite."""
+    from benchmarks.realtime_bench import run_realtime_bench
+
+    result = run_realtime_bench(out, players=players, calls=calls, log=lambda m: log.info(m))
+    console.print_json(data=result)
+
+
+@bench_app.command("serve")
+def bench_serve(
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("benchmarks/results/serve.json"),
+    work_dir: Annotated[
+        Path | None, typer.Option(help="World + bundle folder; reused when it has a bundle.")
+    ] = None,
+    requests: Annotated[int, typer.Option(min=100, help="Requests per level.")] = 3_000,
+    workers: Annotated[int, typer.Option(min=1, help="Service worker processes.")] = 1,
+    epochs: Annotated[int, typer.Option(min=1, help="Training epochs cap.")] = 4,
+    prepare_only: Annotated[
+        bool, typer.Option(help="Build the world and bundle, do not serve.")
+    ] = False,
+) -> None:
+    """Serve a 100k-player x 3k-slot bundle with `bentoml serve`, load it, write serve.json."""
+    from benchmarks.serve_bench import ServeBenchConfig, prepare_world, run_serve_bench
+
+    config = ServeBenchConfig(work_dir=work_dir, requests=requests, workers=workers, epochs=epochs)
+    if prepare_only:
+        settings = prepare_world(config, log=lambda msg: log.info(msg))
+        console.print(f"world and bundle ready in {settings.data_dir}")
+        return
+    result = run_serve_bench(config, out, log=lambda msg: log.info(msg))
+    console.print_json(data=result)
     console.print(f"results: {out}")
 
 
