@@ -41,7 +41,7 @@ from bentos.realtime.locks import StripedUserLocks
 from bentos.realtime.push import OnlinePusher
 from bentos.realtime.raw_sink import RawEventSink
 from bentos.realtime.state import LiveRules, ThresholdCrossing, UserLiveState, apply_events
-from feature_repo import store as feature_store
+from feature_repo import store as feast_repo
 from slotrec import schema
 from slotrec.settings import Settings
 
@@ -81,7 +81,12 @@ class LiveStateStore:
     connection) and the raw sink's background thread. It is safe to use from many threads.
     """
 
-    def __init__(self, settings: Settings, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Callable[[], datetime] | None = None,
+        feature_store: FeatureStore | None = None,
+    ) -> None:
         """Open the online store at the settings' data directory.
 
         The live-state definitions are applied to the registry if missing (so a service can start
@@ -92,6 +97,10 @@ class LiveStateStore:
         Args:
             settings: Data directory, threshold, window, flush interval.
             clock: The current UTC time; tests pass a fixed one.
+            feature_store: The process's `FeatureStore`, if the caller already opened one for
+                the same data dir. Share one: Feast caches its feature resolution in a module
+                global keyed by the registry's load time, so two stores in one process evict
+                each other's entry on every read (~20 ms a read instead of ~1 ms).
         """
         self.settings = settings
         self.rules = LiveRules(
@@ -109,6 +118,7 @@ class LiveStateStore:
         self._feast_lock = threading.RLock()
         self._store: FeatureStore | None = None
         self._pusher: OnlinePusher | None = None
+        self._given_store = feature_store
         self._play_refs = [f"{PLAY_VIEW}:{name}" for name in PLAY_FEATURES]
         self._profile_refs = [f"{PROFILE_VIEW}:{name}" for name in PROFILE_FEATURES]
         try:
@@ -190,6 +200,15 @@ class LiveStateStore:
             return False
         return True
 
+    @property
+    def feature_store(self) -> FeatureStore:
+        """The process's one `FeatureStore` (use it for snapshot features too; see `__init__`).
+
+        Raises:
+            LiveStateUnavailable: the store cannot be opened.
+        """
+        return self._feast(lambda fs: fs)
+
     def flush(self) -> None:
         """Write every queued event to the raw files now."""
         self.sink.flush()
@@ -204,7 +223,7 @@ class LiveStateStore:
         with self._feast_lock:
             if self._store is not None:
                 return self._store
-            store = feature_store.open_store(self.settings)
+            store = self._given_store or feast_repo.open_store(self.settings)
             with self._registry_lock.hold(["registry"]):
                 _ensure_definitions(store)
             _tune_sqlite(store)
