@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -243,6 +244,46 @@ def test_online_store_failing_later_raises_and_keeps_the_events(tmp_path: Path):
         assert sorted(ids) == ["u-k-e1", "u-k-e2"]
     finally:
         live.close()
+
+
+def test_threads_updating_one_player_lose_nothing(store: LiveStateStore):
+    store.record([play(0, "u-t", "session_start", minutes_ago=1)])
+    per_thread = 25
+
+    def beat(name: str) -> int:
+        crossed = 0
+        for i in range(per_thread):
+            event = PlayEvent(
+                event_id=f"u-t-{name}-{i}",
+                user_id="u-t",
+                slot_id="s1",
+                session_id="a",
+                event_type="heartbeat",
+                occurred_at=datetime.now(UTC),
+                duration_seconds=10.0,
+            )
+            crossed += len(store.record([event]))
+        return crossed
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        crossings = list(pool.map(beat, ["t1", "t2", "t3", "t4"]))
+    assert store.state("u-t").current_slot_seconds == 4 * per_thread * 10.0
+    assert sum(crossings) == 1  # 1000 s played, 600 s threshold: crossed once
+
+
+def test_clicks_and_impressions_go_to_the_raw_files_only(store: LiveStateStore, root: Path):
+    click = PlayEvent(
+        event_id="u-l-click",
+        user_id="u-l",
+        slot_id="s2",
+        event_type="click",
+        occurred_at=datetime.now(UTC),
+    )
+    assert store.record([click]) == []
+    assert store.state("u-l").is_empty
+    store.flush()
+    ids = pq.read_table(served_files(root)).column("event_id").to_pylist()
+    assert "u-l-click" in ids
 
 
 WORKER = textwrap.dedent(

@@ -144,9 +144,13 @@ class LiveStateStore:
         if not events:
             return []
         self.sink.add([event.raw_row() for event in events])
+        # Clicks and impressions only go to the raw files: no lock, no read, no write.
         by_user: dict[str, list[PlayEvent]] = {}
         for event in events:
-            by_user.setdefault(event.user_id, []).append(event)
+            if event.is_play:
+                by_user.setdefault(event.user_id, []).append(event)
+        if not by_user:
+            return []
         try:
             return self._apply(by_user)
         except LiveStateUnavailable:
