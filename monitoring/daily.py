@@ -13,12 +13,11 @@ The day's headline numbers also go into the Evidently workspace behind `slotrec 
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import duckdb
-import pandas as pd
 
 from monitoring import dashboard, data_drift, embedding_drift, quality, recommendation_drift
 from monitoring.snapshots import save_snapshot
@@ -133,12 +132,9 @@ def _embedding_drift(settings: Settings, training: dict[str, Any], folder: Path)
     return out
 
 
-def served_impressions(warehouse: Path, first: date, last: date) -> pd.DataFrame:
-    """Clean impression events that followed a recommendation, delivered `first`..`last`.
-
-    The position is the impression's order within its request (by time, then event id).
-    """
-    query = """
+# Clean impression events that followed a recommendation, by delivery day; the position is the
+# impression's order within its request (by time, then event id).
+SERVED_IMPRESSIONS_QUERY = """
         select request_id, user_id, slot_id, delivered_on,
             row_number() over (
                 partition by request_id order by occurred_at, event_id
@@ -146,17 +142,14 @@ def served_impressions(warehouse: Path, first: date, last: date) -> pd.DataFrame
         from int_events_checked
         where reject_reason is null and event_type = 'impression' and request_id is not null
             and delivered_on between ? and ?
-    """
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(query, [first, last]).df()
+"""
 
 
 def _recommendations(settings: Settings, as_of: date, folder: Path) -> dict[str, Any]:
     warehouse = settings.layout.warehouse_path
-    first = as_of - timedelta(days=settings.drift_reference_days)
-    served = served_impressions(warehouse, first, as_of)
-    is_today = pd.to_datetime(served.pop("delivered_on")).dt.date == as_of
-    current, reference = served[is_today], served[~is_today]
+    current, reference = data_drift.query_window(
+        warehouse, SERVED_IMPRESSIONS_QUERY, "delivered_on", as_of, settings.drift_reference_days
+    )
     if current.empty:
         return {"note": "no served recommendations (impressions with a request_id) on this day"}
     with duckdb.connect(str(warehouse), read_only=True) as con:

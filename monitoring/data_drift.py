@@ -43,6 +43,21 @@ class DriftInput:
     categorical: list[str]
 
 
+def query_window(
+    warehouse: Path, query: str, day_column: str, as_of: date, reference_days: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run `query` (two `?`: first and last day) over `as_of − reference_days`..`as_of`.
+
+    Returns:
+        The rows of `as_of` and the rows of the days before it, without `day_column`.
+    """
+    start = as_of - timedelta(days=reference_days)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        frame = con.execute(query, [start, as_of]).df()
+    is_today = pd.to_datetime(frame.pop(day_column)).dt.date == as_of
+    return frame[is_today].reset_index(drop=True), frame[~is_today].reset_index(drop=True)
+
+
 def interaction_frames(warehouse: Path, as_of: date, reference_days: int) -> DriftInput:
     """Play rows of the run day vs the `reference_days` before it."""
     query = """
@@ -58,14 +73,11 @@ def interaction_frames(warehouse: Path, as_of: date, reference_days: int) -> Dri
         left join slots on days.slot_id = slots.slot_id
         where days.played_on between ? and ? and days.play_seconds > 0
     """
-    start = as_of - timedelta(days=reference_days)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        frame = con.execute(query, [start, as_of]).df()
-    is_today = pd.to_datetime(frame.pop("played_on")).dt.date == as_of
+    current, reference = query_window(warehouse, query, "played_on", as_of, reference_days)
     return DriftInput(
         "interactions",
-        frame[is_today].reset_index(drop=True),
-        frame[~is_today].reset_index(drop=True),
+        current,
+        reference,
         ["play_seconds", "session_count", "bet_amount", "seconds_per_session"],
         ["theme", "volatility"],
     )
@@ -85,17 +97,8 @@ def feature_frames(warehouse: Path, as_of: date, reference_days: int) -> DriftIn
         from user_features
         where snapshot_on between ? and ?
     """
-    start = as_of - timedelta(days=reference_days)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        frame = con.execute(query, [start, as_of]).df()
-    is_today = pd.to_datetime(frame.pop("snapshot_on")).dt.date == as_of
-    return DriftInput(
-        "user_features",
-        frame[is_today].reset_index(drop=True),
-        frame[~is_today].reset_index(drop=True),
-        numerical,
-        ["segment"],
-    )
+    current, reference = query_window(warehouse, query, "snapshot_on", as_of, reference_days)
+    return DriftInput("user_features", current, reference, numerical, ["segment"])
 
 
 def _sample(frame: pd.DataFrame) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from slotrec.run_history import (
     STEP_SKIPPED,
     RunHistory,
     StepRecord,
+    content_state,
     file_state,
     fingerprint,
     new_run_id,
@@ -240,7 +241,7 @@ def run_daily(
 
     def dbt_inputs() -> list[object]:
         project = [
-            _tree_state(settings.dbt_project_dir / folder, "*.*")
+            content_state(settings.dbt_project_dir / folder, "*.*")
             for folder in ("models", "macros", "tests")
         ]
         return [raw_inputs(), project, transform.dbt_vars(settings, as_of, start)]
@@ -271,7 +272,7 @@ def run_daily(
                 "features",
                 "feast apply + materialize",
                 lambda: load_features(settings, as_of),
-                lambda: [warehouse_state(), _tree_state(settings.feature_repo_dir, "*.py")],
+                lambda: [warehouse_state(), content_state(settings.feature_repo_dir, "*.py")],
                 feature_outputs,
             )
         except Exception as exc:  # Feast raises many types; the report must say which step

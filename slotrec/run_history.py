@@ -81,6 +81,21 @@ def file_state(paths: Iterable[Path]) -> list[tuple[str, int, int]]:
     return state
 
 
+def content_state(folder: Path, pattern: str) -> list[tuple[str, str]]:
+    """(relative path, content hash) of the files under `folder` matching `pattern`.
+
+    For code and configuration (dbt models, Feast definitions): a file saved again unchanged
+    does not count as a change; an edit does.
+    """
+    if not folder.exists():
+        return []
+    return [
+        (str(path.relative_to(folder)), hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+        for path in sorted(folder.rglob(pattern))
+        if path.is_file()
+    ]
+
+
 @dataclass
 class StepRecord:
     """One attempt at one step of a run."""

@@ -122,7 +122,11 @@ def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch)
     redone, _ = run_daily(settings, LAST, resume=True)
     statuses = {s["step"]: s["status"] for s in redone.steps}
     assert statuses["monitor"] == "ok"
-    assert {statuses[s] for s in ("check_raw", "transform", "features", "train")} == {"skipped"}
+    # (a concurrent edit of the dbt project or feature repo would rightly redo those steps)
+    assert statuses == {
+        **dict.fromkeys(("check_raw", "transform", "features", "train"), "skipped"),
+        "monitor": "ok",
+    }
     assert (settings.layout.reports_dir(LAST) / "monitoring.json").exists()
 
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from datetime import date
+
+import pytest
 
 from monitoring.dashboard import DAILY_COLUMNS, PANELS, open_project, record_day
 
@@ -45,3 +53,38 @@ def test_a_rerun_day_replaces_its_snapshot(tmp_path):
         "daily-2026-01-01": {"hr10": 0.35, "coverage": 0.5},
         "daily-2026-01-02": {"hr10": 0.4},
     }
+
+
+@pytest.mark.slow
+def test_slotrec_dashboard_serves_the_project(tmp_path):
+    """`slotrec dashboard --no-browser` starts Evidently's UI on the workspace."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "slotrec", "dashboard", "--data-dir", str(tmp_path)]
+    server = subprocess.Popen(
+        [*command, "--no-browser", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 240  # the UI imports a lot; slow on a busy 2-core box
+        projects = None
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/projects", timeout=5) as response:
+                    projects = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(1)
+        assert projects is not None, "the dashboard never answered"
+        assert [p["name"] for p in projects] == ["slotrec"]
+        with urllib.request.urlopen(f"{base}/v2/dashboards/{projects[0]['id']}") as response:
+            dashboard = json.loads(response.read())
+        assert [t["title"] for t in dashboard["tabs"]] == list(PANELS)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}" in output
