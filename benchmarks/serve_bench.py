@@ -249,7 +249,7 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
             process.kill()
     c8 = result["recommend"].get("c8")
     noop8 = result["noop"].get("c8")
-    payload = {
+    summary: dict[str, Any] = {
         **result,
         "freshness_ms": fresh["p50_ms"],
         "freshness": fresh,
@@ -273,5 +273,5 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
             "load_average": list(os.getloadavg()),
         },
     }
-    write_json_atomic(out, payload)
-    return payload
+    write_json_atomic(out, summary)
+    return summary

@@ -45,7 +45,7 @@ class _Schema(BaseModel):
 
     @classmethod
     def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return openapi_examples(super().model_json_schema(*args, **kwargs))  # type: ignore[no-any-return]
+        return openapi_examples(super().model_json_schema(*args, **kwargs))
 
 
 class _Strict(_Schema):

@@ -109,7 +109,11 @@ def load_catalog(warehouse: Path, popular_top: int = 200) -> Catalog:
             """
         ).df()
     user_ids = pairs["user_id"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]]) if len(pairs) else []
+    starts: np.ndarray = (
+        np.flatnonzero(np.r_[True, user_ids[1:] != user_ids[:-1]])
+        if len(pairs)
+        else np.zeros(0, dtype=np.int64)
+    )
     offsets = np.r_[starts, len(pairs)].astype(np.int64)
     return Catalog(
         slots=slot_infos(slots),

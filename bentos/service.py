@@ -503,4 +503,7 @@ def _kept_suggestion(live: UserLiveState | None) -> api.Suggestion | None:
         return None
 
 
-SlotrecService.add_asgi_middleware(RequestGuard, settings_factory=get_settings, api_paths=API_PATHS)
+# BentoML's decorator returns a Service object that mypy cannot see through.
+SlotrecService.add_asgi_middleware(  # type: ignore[attr-defined]
+    RequestGuard, settings_factory=get_settings, api_paths=API_PATHS
+)

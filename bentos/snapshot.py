@@ -160,24 +160,6 @@ class Snapshot:
                 proxy_rows, weights = proxy
                 out[pos] = float(weights @ _sigmoid(self.scorer.logits(row, proxy_rows)))
         return out
-        items: list[int] = []
-        where: list[tuple[int, int, float]] = []  # (output position, items position, weight)
-        for pos, slot_id in enumerate(slot_ids):
-            item = self.slot_rows.get(slot_id)
-            if item is not None:
-                where.append((pos, len(items), 1.0))
-                items.append(item)
-            elif (proxy := self.live.proxies.get(slot_id)) is not None:
-                for proxy_row, weight in zip(*proxy, strict=True):
-                    where.append((pos, len(items), float(weight)))
-                    items.append(int(proxy_row))
-        if not items:
-            return out
-        probs = 1.0 / (1.0 + np.exp(-self.scorer.logits(row, np.asarray(items))))  # [n]
-        out[[p for p, _, _ in where]] = 0.0
-        for pos, item_pos, weight in where:
-            out[pos] += weight * probs[item_pos]
-        return out
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:
