@@ -27,28 +27,29 @@ LIVE_TIMESTAMP = "live_updated_at"
 
 _export_dir = get_settings().layout.feature_export_dir
 
-live_play_push = PushSource(
-    name="user_live_play_push",
-    batch_source=FileSource(
-        name="user_live_play_offline",
-        path=str(_export_dir / "user_live_play.parquet"),
-        timestamp_field=LIVE_TIMESTAMP,
-    ),
-    description="Play state written by the service on every accepted play event.",
-    tags={"writer": "bentos.realtime"},
-    owner="ml-platform@slotrec",
-)
+WRITER_TAGS = {"writer": "bentos.realtime"}
 
-live_profile_push = PushSource(
-    name="user_live_profile_push",
-    batch_source=FileSource(
-        name="user_live_profile_offline",
-        path=str(_export_dir / "user_live_profile.parquet"),
-        timestamp_field=LIVE_TIMESTAMP,
-    ),
-    description="Suggestions and onboarding answers written by the service.",
-    tags={"writer": "bentos.realtime"},
-    owner="ml-platform@slotrec",
+
+def _push_source(view: str, description: str) -> PushSource:
+    """The push source feeding `view`, with the parquet batch source Feast requires of one."""
+    return PushSource(
+        name=f"{view}_push",
+        batch_source=FileSource(
+            name=f"{view}_offline",
+            path=str(_export_dir / f"{view}.parquet"),
+            timestamp_field=LIVE_TIMESTAMP,
+        ),
+        description=description,
+        tags=WRITER_TAGS,
+        owner="ml-platform@slotrec",
+    )
+
+
+live_play_push = _push_source(
+    "user_live_play", "Play state written by the service on every accepted play event."
+)
+live_profile_push = _push_source(
+    "user_live_profile", "Suggestions and onboarding answers written by the service."
 )
 
 # No ttl: the service prunes old plays itself (live_state_max_age_hours in the settings), and
@@ -76,7 +77,7 @@ user_live_play = FeatureView(
     source=live_play_push,
     online=True,
     description="A player's plays since the last daily snapshot and the session being played.",
-    tags={"writer": "bentos.realtime"},
+    tags=WRITER_TAGS,
     owner="ml-platform@slotrec",
 )
 
@@ -91,7 +92,7 @@ user_live_profile = FeatureView(
     source=live_profile_push,
     online=True,
     description="The last kept next-slot suggestion and the onboarding answers of a player.",
-    tags={"writer": "bentos.realtime"},
+    tags=WRITER_TAGS,
     owner="ml-platform@slotrec",
 )
 

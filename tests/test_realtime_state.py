@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bentos.realtime.events import PlayEvent
 from bentos.realtime.state import (
@@ -12,30 +13,14 @@ from bentos.realtime.state import (
     UserLiveState,
     apply_events,
 )
+from tests.live_events import play_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 RULES = LiveRules(threshold_seconds=600.0, window=3, max_age=timedelta(hours=48))
 
 
-def ev(
-    n: int,
-    event_type: str,
-    *,
-    slot: str = "s1",
-    session: str = "a",
-    seconds: float = 0.0,
-    minutes_ago: float = 0.0,
-    user: str = "u1",
-) -> PlayEvent:
-    return PlayEvent(
-        event_id=f"e{n}",
-        user_id=user,
-        slot_id=slot,
-        session_id=session,
-        event_type=event_type,  # type: ignore[arg-type]
-        occurred_at=NOW - timedelta(minutes=minutes_ago),
-        duration_seconds=seconds,
-    )
+def ev(n: int, event_type: str, **fields: Any) -> PlayEvent:
+    return play_event(f"e{n}", "u1", event_type, now=NOW, **fields)
 
 
 def run(*events: PlayEvent, state: UserLiveState | None = None):

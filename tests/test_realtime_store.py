@@ -9,8 +9,9 @@ import sys
 import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -22,6 +23,7 @@ from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from bentos.realtime.store import PLAY_PUSH, PLAY_VIEW, PROFILE_VIEW
 from slotrec import ingest, schema
 from slotrec.settings import Settings
+from tests.live_events import play_event
 
 THRESHOLD = 600.0
 
@@ -30,25 +32,8 @@ def settings_for(root: Path, **overrides: object) -> Settings:
     return Settings(data_dir=root, play_threshold_seconds=THRESHOLD, **overrides)  # type: ignore[arg-type]
 
 
-def play(
-    n: int,
-    user: str,
-    event_type: str = "heartbeat",
-    *,
-    slot: str = "s1",
-    session: str = "a",
-    seconds: float = 0.0,
-    minutes_ago: float = 0.0,
-) -> PlayEvent:
-    return PlayEvent(
-        event_id=f"{user}-e{n}",
-        user_id=user,
-        slot_id=slot,
-        session_id=session,
-        event_type=event_type,  # type: ignore[arg-type]
-        occurred_at=datetime.now(UTC) - timedelta(minutes=minutes_ago),
-        duration_seconds=seconds,
-    )
+def play(n: int, user: str, event_type: str = "heartbeat", **fields: Any) -> PlayEvent:
+    return play_event(f"{user}-e{n}", user, event_type, **fields)
 
 
 def served_files(root: Path) -> list[Path]:
