@@ -26,10 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +40,21 @@ import numpy as np
 import pandas as pd
 
 from slotrec.atomic import write_json_atomic
+from slotrec.daily import run_daily
+from slotrec.settings import Settings, get_settings
+from slotrec.simulator import SimulationConfig, simulate_world
 from training.baselines import EASE, ItemKNN, Popularity
+from training.data import load_slotrec_data
 from training.evaluate import compare, evaluate_model
-from training.splits import USER, Split, encode_ids, leave_last_out
-from training.trainer import TrainConfig, TrainResult, train_model
+from training.pipeline import fit_batch_size, slotrec_train_config
+from training.splits import ITEM, USER, Split, encode_ids, leave_last_out
+from training.trainer import ModelKind, TrainConfig, TrainResult, train_model
+from training.truth import DEFAULT_TOP_N, SimulatorTruth, truth_evaluation
 
 logger = logging.getLogger(__name__)
 
 MODELS = ("neumf", "popularity", "itemknn", "ease")
+TRUTH_PREFIXES = ("truth_", "true_top")
 
 
 def tuned_neumf_config() -> TrainConfig:
@@ -158,6 +168,18 @@ def _epochs_from_curves(runs: list[TrainResult], window: int) -> tuple[int, floa
     return best + 1, smoothed[best]
 
 
+def _train(
+    kind: ModelKind,
+    train: pd.DataFrame,
+    valid: pd.DataFrame | None,
+    config: TrainConfig,
+    sizes: dict[str, int],
+) -> TrainResult:
+    return train_model(
+        kind, train, valid, config, n_users=sizes["n_users"], n_items=sizes["n_items"]
+    )
+
+
 def _train_neumf(
     split: Split, config: TrainConfig, refit: bool, seeds: int
 ) -> tuple[list[Any], dict[str, Any]]:
@@ -169,7 +191,7 @@ def _train_neumf(
     runs: list[TrainResult] = []
     for offset in range(seeds):
         seeded = dataclasses.replace(config, seed=config.seed + offset)
-        runs.append(train_model("neumf", split.train, split.valid, seeded, **sizes))
+        runs.append(_train("neumf", split.train, split.valid, seeded, sizes))
         logger.info(
             "neumf seed %d: best epoch %d, valid ndcg10 %.4f",
             seeded.seed,
@@ -195,7 +217,7 @@ def _train_neumf(
     models, seconds = [], 0.0
     for offset in range(seeds):
         final = dataclasses.replace(config, seed=config.seed + offset, epochs=epochs)
-        result = train_model("neumf", joined, None, final, **sizes)
+        result = _train("neumf", joined, None, final, sizes)
         models.append(result.model)
         seconds += result.seconds
     info["refit_seconds"] = round(seconds, 2)
@@ -218,7 +240,11 @@ def _mean(results: list[dict[str, Any]]) -> dict[str, Any]:
 def _score(
     model: Any, known: pd.DataFrame, split: Split, config: QualityConfig, groups: Any
 ) -> dict[str, Any]:
-    """Both protocols on the test set, flattened into one dict."""
+    """Both protocols on the test set, flattened into one dict.
+
+    A catalogue too small for `n_negatives` distinct unplayed items (a tiny simulated world)
+    samples half of it instead, as the daily retrain's evaluation does.
+    """
     full = evaluate_model(
         model, known, split.test, split.n_items, protocol="full", k=config.k, groups=groups
     )
@@ -229,7 +255,7 @@ def _score(
         split.n_items,
         protocol="sampled",
         k=config.k,
-        n_negatives=config.n_negatives,
+        n_negatives=min(config.n_negatives, split.n_items // 2),
         seed=config.eval_seed,
     )
     return _flat(full, sampled, config.k)
@@ -250,16 +276,42 @@ def run_quality(
             (default: light / medium / heavy users by training activity).
 
     Returns:
+        Model name → metrics, as `run_quality_on_split` returns them.
+    """
+    split = leave_last_out(interactions)
+    return run_quality_on_split(split, config, groups=groups)
+
+
+def run_quality_on_split(
+    split: Split,
+    config: QualityConfig | None = None,
+    *,
+    groups: Mapping[int, Hashable] | None = None,
+    truth: SimulatorTruth | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Train and score NeuMF and the three baselines on a given split.
+
+    Args:
+        split: Train (fit), validation (selection) and test (the reported numbers).
+        config: Models and protocol; `QualityConfig()` by default.
+        groups: Optional user → group label for per-group full-ranking metrics
+            (default: light / medium / heavy users by training activity).
+        truth: A simulated world's true affinities; adds `truth_ndcg10` and
+            `true_top50_share10` of each model's top-10 for the test users.
+
+    Returns:
         Model name (`neumf`, `popularity`, `itemknn`, `ease`) → metrics (`hr10_sampled`,
         `ndcg10_sampled`, `hr10_full`, `ndcg10_full`, recall, MRR, coverage, novelty,
-        popularity bias), the selected hyperparameters, timings, and for each baseline
-        `neumf_vs`: NeuMF's delta and relative delta on each shared metric.
+        popularity bias, truth metrics when `truth` is given), the selected hyperparameters,
+        timings, and for each baseline `neumf_vs`: NeuMF's delta and relative delta on each
+        shared metric.
     """
     config = config or QualityConfig()
-    split = leave_last_out(interactions)
     groups = groups if groups is not None else activity_groups(split.train)
-    known = pd.concat([split.train, split.valid], ignore_index=True)
-    fit_on = known if config.refit else split.train
+    known = pd.concat([split.train[[USER, ITEM]], split.valid[[USER, ITEM]]], ignore_index=True)
+    fit_on = (
+        pd.concat([split.train, split.valid], ignore_index=True) if config.refit else split.train
+    )
     models: dict[str, Any] = {}
     info: dict[str, dict[str, Any]] = {}
 
@@ -283,14 +335,24 @@ def run_quality(
     info["ease"] = {"l2": l2, "valid_ndcg10_full": grid}
     info["ease"]["seconds"] = round(time.perf_counter() - started, 2)
 
-    per_seed = [_score(m, known, split, config, groups) for m in neumf_models]
+    def score(model: Any) -> dict[str, Any]:
+        result = _score(model, known, split, config, groups)
+        if truth is not None:
+            test_users = split.test[USER].to_numpy()
+            graded = truth_evaluation(model, known, test_users, truth, k=config.k)
+            result.update({name: value for name, value in graded.items() if name != "users"})
+        return result
+
+    per_seed = [score(m) for m in neumf_models]
     results: dict[str, dict[str, Any]] = {"neumf": {**_mean(per_seed), **info["neumf"]}}
     headline = [f"hr{config.k}_sampled", f"ndcg{config.k}_sampled"]
     headline += [f"hr{config.k}_full", f"ndcg{config.k}_full"]
+    if truth is not None:
+        headline += [f"truth_ndcg{config.k}", f"true_top{DEFAULT_TOP_N}_share{config.k}"]
     results["neumf"]["per_seed"] = [{m: r[m] for m in headline} for r in per_seed]
     results["neumf"]["std"] = {m: float(np.std([r[m] for r in per_seed])) for m in headline}
     for name in MODELS[1:]:
-        results[name] = {**_score(models[name], known, split, config, groups), **info[name]}
+        results[name] = {**score(models[name]), **info[name]}
     for name, r in results.items():
         logger.info("%s: %s", name, {m: round(r[m], 4) for m in headline})
     deltas = compare({n: _metrics_only(r) for n, r in results.items()})
@@ -304,7 +366,11 @@ def run_quality(
 
 def _metrics_only(result: Mapping[str, Any]) -> dict[str, Any]:
     keep = ("_sampled", "_full")
-    return {k: v for k, v in result.items() if k.endswith(keep) and not isinstance(v, dict)}
+    return {
+        k: v
+        for k, v in result.items()
+        if (k.endswith(keep) or k.startswith(TRUTH_PREFIXES)) and not isinstance(v, dict)
+    }
 
 
 def summary(results: Mapping[str, Mapping[str, Any]], k: int = 10) -> list[str]:
@@ -326,44 +392,155 @@ def summary(results: Mapping[str, Mapping[str, Any]], k: int = 10) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class WorldConfig:
+    """The simulated casino world of the benchmark's "simulated" section.
+
+    Big enough that the test day holds several hundred new (player, slot) plays, small enough
+    that simulate → dbt → Feast takes a couple of minutes on two cores.
+    """
+
+    players: int = 10_000
+    slots: int = 300
+    days: int = 21
+    seed: int = 11
+    start: date = date(2026, 1, 1)
+
+    @property
+    def last_day(self) -> date:
+        """The run date: the test day of the split."""
+        return self.start + timedelta(days=self.days - 1)
+
+
+def simulated_quality_config(train_pairs: int) -> QualityConfig:
+    """The simulated section's protocol: the daily retrain's own split and NeuMF settings.
+
+    No refit: the daily retrain fits on the training window and early-stops on the validation
+    days (whose rows carry raw play seconds, not graded weights), and so does this benchmark.
+    """
+    neumf = fit_batch_size(slotrec_train_config(seed=2024), train_pairs)
+    return QualityConfig(
+        neumf=neumf,
+        ease_l2_grid=(10.0, 50.0, 200.0, 500.0),
+        knn_k_grid=(10, 20, 50, 100),
+        refit=False,
+    )
+
+
+def build_simulated_world(root: Path, world: WorldConfig, log: Callable[[str], None]) -> Settings:
+    """Simulate a world under `root` and run the daily pipeline over it (dbt + Feast, no training).
+
+    Returns:
+        Settings pointing at the world, ready for `load_slotrec_data`.
+    """
+    settings = get_settings(data_dir=root)
+    config = SimulationConfig(
+        seed=world.seed,
+        n_players=world.players,
+        n_slots=world.slots,
+        days=world.days,
+        start_date=world.start,
+    )
+    summary = simulate_world(config, settings.layout)
+    log(f"simulated {summary.delivered_rows:,} events in {summary.elapsed_seconds:.0f}s")
+    started = time.perf_counter()
+    run_daily(settings, world.last_day, world.start, with_training=False)
+    log(f"dbt + Feast over {world.days} days in {time.perf_counter() - started:.0f}s")
+    return settings
+
+
+def run_simulated_quality(
+    root: Path,
+    world: WorldConfig,
+    config: QualityConfig | None = None,
+    log: Callable[[str], None] = print,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The quality table on a simulated world, with truth metrics.
+
+    The training data comes the way the daily retrain gets it: simulator → dbt marts → Feast
+    → `load_slotrec_data` (temporal split: train, 3 validation days, the test day).
+
+    Args:
+        root: An empty folder for the world's data.
+        world: Its size and seed.
+        config: Models and protocol (default: `simulated_quality_config`).
+        log: Where progress lines go.
+
+    Returns:
+        Model name → metrics, and a description of the world and split.
+    """
+    settings = build_simulated_world(root, world, log)
+    data = load_slotrec_data(settings, world.last_day)
+    truth = SimulatorTruth(settings.layout, data.user_ids, data.slot_ids)
+    config = config or simulated_quality_config(len(data.split.train))
+    results = run_quality_on_split(data.split, config, groups=data.groups, truth=truth)
+    about: dict[str, Any] = {
+        "world": dataclasses.asdict(world) | {"start": world.start.isoformat()},
+        "window": data.window,
+        "n_users": data.split.n_users,
+        "n_items": data.split.n_items,
+    }
+    return results, about
+
+
 def run_quality_bench(
     ml100k_path: Path | str,
     out: Path | str,
     config: QualityConfig | None = None,
     log: Callable[[str], None] = print,
+    *,
+    world: WorldConfig | None = WorldConfig(),
+    work_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the MovieLens-100K quality benchmark and write its JSON to `out`.
+    """Run the quality benchmark (MovieLens-100K, then a simulated world) and write its JSON.
 
     Args:
         ml100k_path: `u.data` or its folder.
         out: Where the JSON goes (written atomically).
-        config: Models and protocol.
+        config: MovieLens models and protocol.
         log: Where progress lines go.
+        world: The simulated world; None skips the "simulated" section.
+        work_dir: Where the simulated world is written (default: a temporary folder).
 
     Returns:
-        `{"ml100k": {model: metrics}, "meta": {...}}`; "meta" holds the protocol, wall time
-        and machine.
+        `{"ml100k": {model: metrics}, "simulated": {model: metrics}, "meta": {...}}`; "meta"
+        holds the protocols, the world, wall times, load average and machine.
     """
     started = time.perf_counter()
+    config = config or QualityConfig()
     interactions = load_movielens_100k(ml100k_path)
     log(f"MovieLens-100K: {len(interactions):,} interactions")
-    results = run_quality(interactions, config)
-    wall = time.perf_counter() - started
-    for line in summary(results):
+    payload: dict[str, Any] = {"ml100k": run_quality(interactions, config)}
+    for line in summary(payload["ml100k"]):
         log(line)
-    log(f"wall time {wall:.0f}s")
-    config = config or QualityConfig()
-    payload = {
-        "ml100k": results,
-        "meta": {
-            "protocol": "leave-last-out by timestamp; select on validation; refit on "
-            "train+validation; test: full ranking and 99 sampled negatives"
-            if config.refit
-            else "leave-last-out by timestamp; fit on train; test: full and 99 sampled",
-            "wall_seconds": round(wall, 1),
-            "python": platform.python_version(),
-            "machine": platform.machine(),
-        },
+    meta: dict[str, Any] = {
+        "protocol": "leave-last-out by timestamp; select on validation; refit on "
+        "train+validation; test: full ranking and 99 sampled negatives"
+        if config.refit
+        else "leave-last-out by timestamp; fit on train; test: full and 99 sampled",
+        "ml100k_wall_seconds": round(time.perf_counter() - started, 1),
     }
+    if world is not None:
+        tick = time.perf_counter()
+        with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
+            payload["simulated"], meta["simulated"] = run_simulated_quality(
+                Path(scratch), world, log=log
+            )
+        for line in summary(payload["simulated"]):
+            log(line)
+        meta["simulated"]["protocol"] = (
+            "the daily retrain's split (train window, 3 validation days, the test day; "
+            "held-out pairs new to the player); fit on train, select on validation; test: "
+            "full ranking and 99 sampled negatives; truth metrics over unplayed slots"
+        )
+        meta["simulated_wall_seconds"] = round(time.perf_counter() - tick, 1)
+    meta.update(
+        wall_seconds=round(time.perf_counter() - started, 1),
+        load_average=list(os.getloadavg()),
+        python=platform.python_version(),
+        machine=platform.machine(),
+    )
+    payload["meta"] = meta
+    log(f"wall time {meta['wall_seconds']:.0f}s")
     write_json_atomic(Path(out), payload)
     return payload

@@ -22,15 +22,20 @@ from training.baselines import EASE, ItemKNN, Popularity
 from training.bundle import Bundle
 from training.data import SlotrecData, load_slotrec_data
 from training.evaluate import compare, evaluate_model
-from training.index import SlotIndex
+from training.index import SlotIndex, index_kind_for
 from training.metadata_model import MetadataEmbedder, evaluate_holdout
 from training.model_store import use_model_store
 from training.models import NeuMF
 from training.promotion import GateDecision, PromotionRegistry, gate
-from training.splits import ITEM, Split
-from training.trainer import EpochStats, TrainConfig, graded_weight, train_model
+from training.splits import ITEM, USER, Split
+from training.trainer import EpochStats, TrainConfig, TrainResult, graded_weight, train_model
+from training.truth import SimulatorTruth, has_truth, truth_evaluation
 
 log = logging.getLogger(__name__)
+
+# Held-out users evaluated per retrain (see `evaluation_sample`); young deployments have fewer
+# and are evaluated in full.
+EVAL_MAX_USERS = 50_000
 
 
 def slotrec_train_config(**overrides: Any) -> TrainConfig:
@@ -67,12 +72,16 @@ def fit_baselines(split: Split) -> dict[str, Any]:
 
 
 def evaluate_all(
-    models: dict[str, Any], split: Split, groups: dict[int, str] | None = None
+    models: dict[str, Any],
+    split: Split,
+    groups: dict[int, str] | None = None,
+    truth: SimulatorTruth | None = None,
 ) -> dict[str, Any]:
     """Validation (full ranking) and test (full + sampled) metrics of every model.
 
     Validation masks train; test masks train + validation, since by the test day the player
-    has played both.
+    has played both. On a simulated world (`truth` given) each model's top-10 for the test
+    users is also scored against the true affinities, under `test.truth`.
     """
     known_for_test = pd.concat([split.train, split.valid], ignore_index=True)
     # The NCF paper's 99 sampled negatives; a catalogue too small for that uses half of it.
@@ -99,7 +108,110 @@ def evaluate_all(
         "validation": compare(out["validation"]),
         "test_full": compare(out["test"]["full"]),
     }
+    if truth is not None:
+        test_users = split.test[USER].to_numpy()
+        out["test"]["truth"] = {
+            name: truth_evaluation(model, known_for_test, test_users, truth)
+            for name, model in models.items()
+        }
+        out["comparison"]["test_truth"] = compare(out["test"]["truth"])
     return out
+
+
+def evaluation_sample(split: Split, max_users: int | None, seed: int = 2024) -> Split:
+    """The split restricted to a fixed random subset of the held-out users.
+
+    Full ranking scores every slot for every evaluated user, for each model; on a million
+    players that is the slowest part of a retrain while a sample of tens of thousands gives the
+    same metrics to the third decimal. Train keeps only the sampled users' rows too (they are
+    what the ranking masks); the models themselves were fitted on the whole of train.
+
+    Args:
+        split: The full split.
+        max_users: Keep at most this many users of validation ∪ test; None keeps all.
+        seed: Seed of the subset, fixed so that every model sees the same users.
+
+    Returns:
+        `split` itself when it is small enough, else the restricted split.
+    """
+    held_out = np.union1d(split.valid[USER].to_numpy(), split.test[USER].to_numpy())
+    if max_users is None or len(held_out) <= max_users:
+        return split
+    keep = np.zeros(split.n_users, dtype=bool)
+    keep[np.random.default_rng(seed).choice(held_out, size=max_users, replace=False)] = True
+
+    def restrict(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[keep[frame[USER].to_numpy()]].reset_index(drop=True)
+
+    return Split(
+        restrict(split.train),
+        restrict(split.valid),
+        restrict(split.test),
+        split.n_users,
+        split.n_items,
+    )
+
+
+def train_and_evaluate(
+    split: Split,
+    config: TrainConfig,
+    *,
+    groups: dict[int, str] | None = None,
+    truth: SimulatorTruth | None = None,
+    progress: Callable[[EpochStats], None] | None = None,
+    eval_max_users: int | None = EVAL_MAX_USERS,
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Fit the baselines and NeuMF on one split and evaluate them all on it.
+
+    Shared by the daily retrain and `slotrec train --interactions`, so both report the same
+    numbers the same way.
+
+    Args:
+        split: Train (fitted on), validation (early stopping) and test interactions.
+        config: NeuMF training settings.
+        groups: Test user → evaluation group (segment, "new").
+        truth: The simulator's hidden truth, when the data is simulated.
+        progress: Per-epoch callback.
+        eval_max_users: Evaluate on at most this many held-out users (`evaluation_sample`).
+
+    Returns:
+        The NeuMF training result and the metrics: `evaluate_all`'s, plus `training`,
+        `evaluation` (users evaluated) and `timings_seconds` per phase.
+    """
+    tick = time.perf_counter()
+    models = fit_baselines(split)
+    baseline_seconds = time.perf_counter() - tick
+    result = train_model(
+        "neumf",
+        split.train,
+        split.valid,
+        config,
+        n_users=split.n_users,
+        n_items=split.n_items,
+        progress=progress,
+    )
+    models["neumf"] = result.model
+    tick = time.perf_counter()
+    sample = evaluation_sample(split, eval_max_users)
+    metrics = evaluate_all(models, sample, groups, truth)
+    metrics["evaluation"] = {
+        "max_users": eval_max_users,
+        "sampled": sample is not split,
+        "valid_users": int(sample.valid[USER].nunique()),
+        "test_users": int(sample.test[USER].nunique()),
+    }
+    metrics["training"] = {
+        "best_epoch": result.best_epoch,
+        "epochs_run": len(result.history),
+        "samples_per_second": round(result.samples_per_second),
+        "seconds": round(result.seconds, 2),
+    }
+    metrics["timings_seconds"] = {
+        "baselines": round(baseline_seconds, 2),
+        "neumf": round(result.seconds, 2),
+        "evaluation": round(time.perf_counter() - tick, 2),
+    }
+    return result, metrics
 
 
 def slot_vectors(model: NeuMF, data: SlotrecData) -> tuple[np.ndarray, dict[str, Any]]:
@@ -132,6 +244,7 @@ class TrainingOutcome:
     decision: GateDecision
     promoted: bool
     seconds: float
+    bundle_save_seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
         val = self.bundle.metrics["validation"]
@@ -158,36 +271,71 @@ def run_training(
     """Retrain on the warehouse as of `as_of`, write a bundle, gate it, maybe promote it."""
     started = time.perf_counter()
     use_model_store(settings)
-    config = config or slotrec_train_config()
     data = load_slotrec_data(settings, as_of)
-    split = data.split
-    config = fit_batch_size(config, len(split.train))
-
-    models = fit_baselines(split)
-    result = train_model(
-        "neumf",
-        split.train,
-        split.valid,
-        config,
-        n_users=split.n_users,
-        n_items=split.n_items,
-        progress=progress,
+    # a simulated world carries its hidden truth; a real deployment has none and skips this
+    truth = (
+        SimulatorTruth(settings.layout, data.user_ids, data.slot_ids)
+        if has_truth(settings.layout)
+        else None
     )
-    models["neumf"] = result.model
-    metrics = evaluate_all(models, split, data.groups)
-    metrics["training"] = {
-        "best_epoch": result.best_epoch,
-        "epochs_run": len(result.history),
-        "samples_per_second": round(result.samples_per_second),
-        "seconds": round(result.seconds, 2),
-    }
+    registry = PromotionRegistry(settings.layout.promoted_path)
+    outcome = retrain(data, registry, config, truth=truth, promote=promote, progress=progress)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
 
+
+def retrain(
+    data: SlotrecData,
+    registry: PromotionRegistry,
+    config: TrainConfig | None = None,
+    *,
+    truth: SimulatorTruth | None = None,
+    promote: bool = True,
+    progress: Callable[[EpochStats], None] | None = None,
+    eval_max_users: int | None = EVAL_MAX_USERS,
+) -> TrainingOutcome:
+    """Everything a daily retrain does once its data is loaded.
+
+    Baselines and NeuMF (early stopping on validation) → evaluation → slot vectors and the
+    metadata model → FAISS index → bundle in the BentoML store → gate → promotion. The time of
+    each phase goes into the bundle's metrics under `timings_seconds`.
+
+    Args:
+        data: The split and everything the bundle needs besides the model.
+        registry: Where the promoted bundle is recorded.
+        config: Training settings (default: `slotrec_train_config()`).
+        truth: The simulator's hidden truth, for the extra evaluation on simulated worlds.
+        promote: Promote the bundle when it passes the gate.
+        progress: Per-epoch callback.
+        eval_max_users: Evaluate on at most this many held-out users (see `evaluation_sample`).
+
+    Returns:
+        The bundle, the gate's decision and whether it was promoted.
+    """
+    started = time.perf_counter()
+    config = fit_batch_size(config or slotrec_train_config(), len(data.split.train))
+    result, metrics = train_and_evaluate(
+        data.split,
+        config,
+        groups=data.groups,
+        truth=truth,
+        progress=progress,
+        eval_max_users=eval_max_users,
+    )
+    timings = metrics["timings_seconds"]
+
+    tick = time.perf_counter()
     assert isinstance(result.model, NeuMF)
     vectors, metadata = slot_vectors(result.model, data)
     metrics["metadata_model"] = {k: v for k, v in metadata.items() if k != "checkpoint"}
+    slot_ids = data.slots["slot_id"].tolist()
+    index = SlotIndex.build(vectors, slot_ids, kind=index_kind_for(len(slot_ids)))
+    timings["index_and_metadata_model"] = round(time.perf_counter() - tick, 2)
+
+    tick = time.perf_counter()
     bundle = Bundle(
         model_checkpoint=result.model.to_checkpoint(),
-        index=SlotIndex.build(vectors, data.slots["slot_id"].tolist()),
+        index=index,
         user_ids=data.user_ids,
         slot_ids=data.slot_ids,
         popularity=data.popularity,
@@ -197,17 +345,19 @@ def run_training(
         window=data.window,
     )
     bundle.save()
+    # a bundle cannot hold the time it took to save itself: that goes into the outcome
+    save_seconds = time.perf_counter() - tick
 
-    registry = PromotionRegistry(settings.layout.promoted_path)
     current = registry.current
     promoted_metrics = Bundle.load(current).metrics if current else None
     decision = gate(metrics, promoted_metrics)
     if promote and decision.promote:
         registry.promote(str(bundle.version), decision.to_dict())
-    log.info("bundle %s: %s", bundle.version, decision.reason)
+    log.info("bundle %s: %s (saved in %.1fs)", bundle.version, decision.reason, save_seconds)
     return TrainingOutcome(
         bundle=bundle,
         decision=decision,
         promoted=promote and decision.promote,
         seconds=time.perf_counter() - started,
+        bundle_save_seconds=save_seconds,
     )
