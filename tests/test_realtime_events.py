@@ -59,6 +59,7 @@ def test_event_accepts_ts_and_naive_utc_and_round_trips_to_the_raw_contract():
 
 def test_schema_examples_are_valid_events():
     examples = PlayEvent.model_json_schema()["examples"]
-    now = datetime.now(UTC).isoformat()
-    for example in examples:
-        PlayEvent.model_validate({**example, "occurred_at": now})
+    assert [PlayEvent.model_validate(e).event_type for e in examples] == [
+        "heartbeat",
+        "session_start",
+    ]

@@ -32,18 +32,37 @@ EventType = Literal["session_start", "heartbeat", "session_end", "click", "impre
 # The events that carry play time (dbt var play_event_types); clicks and impressions only count.
 PLAY_EVENT_TYPES: frozenset[str] = frozenset({"session_start", "heartbeat", "session_end"})
 
-_EXAMPLE: dict[str, Any] = {
-    "event_id": "e-7f3a9c21",
-    "user_id": "u0000042",
-    "slot_id": "s000317",
-    "session_id": "ses-91b2",
-    "event_type": "heartbeat",
-    "occurred_at": "2026-01-07T20:15:00Z",
-    "duration_seconds": 60.0,
-    "bet_amount": 12.5,
-    "win_amount": 0.0,
-    "request_id": "req-5d1e0b",
-}
+_EXAMPLES: tuple[dict[str, Any], ...] = (
+    {
+        "event_id": "e-7f3a9c21",
+        "user_id": "u0000042",
+        "slot_id": "s000317",
+        "session_id": "ses-91b2",
+        "event_type": "heartbeat",
+        "duration_seconds": 60.0,
+        "bet_amount": 12.5,
+        "win_amount": 0.0,
+        "request_id": "req-5d1e0b",
+    },
+    {
+        "event_id": "e-7f3a9c20",
+        "user_id": "u0000042",
+        "slot_id": "s000317",
+        "session_id": "ses-91b2",
+        "event_type": "session_start",
+    },
+)
+
+
+def _examples_stamped_now(json_schema: dict[str, Any]) -> None:
+    # Stamped when the schema is generated: a fixed date would soon be refused as too old,
+    # and an OpenAPI page's "try it" should send an event the service accepts.
+    now = datetime.now(UTC).replace(microsecond=0)
+    stamps = (now, now - timedelta(minutes=1))  # the heartbeat, a minute after its session start
+    json_schema["examples"] = [
+        {**example, "occurred_at": stamp.isoformat()}
+        for example, stamp in zip(_EXAMPLES, stamps, strict=True)
+    ]
 
 
 class PlayEvent(BaseModel):
@@ -58,19 +77,7 @@ class PlayEvent(BaseModel):
         extra="forbid",
         frozen=True,
         populate_by_name=True,
-        json_schema_extra={
-            "examples": [
-                _EXAMPLE,
-                {
-                    "event_id": "e-7f3a9c20",
-                    "user_id": "u0000042",
-                    "slot_id": "s000317",
-                    "session_id": "ses-91b2",
-                    "event_type": "session_start",
-                    "occurred_at": "2026-01-07T20:14:00Z",
-                },
-            ]
-        },
+        json_schema_extra=_examples_stamped_now,
     )
 
     event_id: Identifier = Field(description="Unique id of the event (dedupe key downstream).")
