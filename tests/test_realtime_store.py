@@ -121,7 +121,7 @@ def test_a_second_store_on_the_same_data_dir_sees_the_state(store: LiveStateStor
 
 def test_state_is_in_the_feast_online_store(store: LiveStateStore, root: Path):
     store.record([play(1, "u-g", "session_start", slot="s2")])
-    fs = store._open()
+    fs = store.feature_store
     row = fs.get_online_features(
         features=[f"{PLAY_VIEW}:played_slots", f"{PROFILE_VIEW}:onboarding_json"],
         entity_rows=[{schema.USER_ID: "u-g"}],
@@ -131,7 +131,7 @@ def test_state_is_in_the_feast_online_store(store: LiveStateStore, root: Path):
 
 
 def test_fast_push_writes_what_feast_push_writes(store: LiveStateStore):
-    fs = store._open()
+    fs = store.feature_store
     row = {
         "played_slots": ["s1", "s2"],
         "played_at_epoch_seconds": [1.5e9, 1.4e9],
