@@ -199,7 +199,7 @@ def test_the_sink_flushes_by_itself(tmp_path: Path):
         live.close()
 
 
-def test_online_store_down_at_start_loses_no_event(tmp_path: Path):
+def test_online_store_down_at_start_loses_no_event(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     (tmp_path / "feast").write_text("not a folder")  # the store cannot be opened
     live = LiveStateStore(settings_for(tmp_path))
     try:
@@ -208,9 +208,19 @@ def test_online_store_down_at_start_loses_no_event(tmp_path: Path):
             live.record([play(1, "u-j", "session_start")])
         with pytest.raises(LiveStateUnavailable):
             live.state("u-j")
+        started = time.perf_counter()
+        with pytest.raises(LiveStateUnavailable, match="next attempt soon"):
+            live.state("u-j")
+        assert time.perf_counter() - started < 0.1  # no new attempt to open on every call
         # flushed at once, not left in memory while the state path fails
         [path] = served_files(tmp_path)
         assert pq.read_table(path).column("event_id").to_pylist() == ["u-j-e1"]
+        # the store comes back: the next attempt after the pause opens it
+        (tmp_path / "feast").unlink()
+        monkeypatch.setattr(live, "_retry_open_at", 0.0)
+        live.record([play(2, "u-j", seconds=30)])
+        assert live.healthy()
+        assert live.state("u-j").played_slots == ["s1"]
     finally:
         live.close()
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -64,6 +65,8 @@ PLAY_FEATURES = (
     "updated_at_epoch_seconds",
 )
 PROFILE_FEATURES = ("suggestion_json", "onboarding_json")
+# After a failed attempt to open the online store, calls fail fast for this long.
+OPEN_RETRY_SECONDS = 5.0
 
 
 class LiveStateUnavailable(RuntimeError):
@@ -119,6 +122,7 @@ class LiveStateStore:
         self._store: FeatureStore | None = None
         self._pusher: OnlinePusher | None = None
         self._given_store = feature_store
+        self._retry_open_at = 0.0  # time.monotonic() before which a failed open is not retried
         self._play_refs = [f"{PLAY_VIEW}:{name}" for name in PLAY_FEATURES]
         self._profile_refs = [f"{PROFILE_VIEW}:{name}" for name in PROFILE_FEATURES]
         try:
@@ -227,10 +231,18 @@ class LiveStateStore:
         with self._feast_lock:
             if self._store is not None:
                 return self._store
-            store = self._given_store or feast_repo.open_store(self.settings)
-            with self._registry_lock.hold(["registry"]):
-                _ensure_definitions(store)
-            _tune_sqlite(store)
+            # Opening costs about a second: while the store is down, requests fail fast
+            # instead of each paying for another attempt.
+            if time.monotonic() < self._retry_open_at:
+                raise LiveStateUnavailable("online store unavailable (next attempt soon)")
+            try:
+                store = self._given_store or feast_repo.open_store(self.settings)
+                with self._registry_lock.hold(["registry"]):
+                    _ensure_definitions(store)
+                _tune_sqlite(store)
+            except Exception:
+                self._retry_open_at = time.monotonic() + OPEN_RETRY_SECONDS
+                raise
             self._pusher = OnlinePusher(store)
             self._store = store
             return store
