@@ -135,3 +135,35 @@ def test_reload_hook_posts_with_the_admin_token(tmp_path):
     assert result["status"] == "ok" and result["http_status"] == 200
     assert "slotrec-ncf:new" in result["body"]
     assert seen == [("/reload", "Bearer s3cret")]
+
+
+def test_the_summary_shows_skipped_steps_alerts_and_drift():
+    from rich.console import Console
+
+    from slotrec.run_report import print_summary
+
+    report = RunReport(as_of="2026-02-01", from_date="2026-02-01", status="ok")
+    report.step_seconds = {"transform": 0.0, "monitor": 2.5}
+    report.steps = [
+        {"step": "transform", "status": "skipped", "seconds": 0.0},
+        {"step": "monitor", "status": "ok", "seconds": 2.5},
+    ]
+    report.alerts = ["ALERT: hr10 0.2000 is +35.5% below its trailing 7-day median 0.3100"]
+    report.monitoring = {
+        "data_drift": {
+            "interactions": {"drifted_columns": ["theme"], "columns": 6, "is_drifted": False},
+            "user_features": {"note": "no reference rows: drift not measured"},
+        },
+        "quality": {
+            "checks": [{"metric": "hr10", "value": 0.2, "median": 0.31}],
+        },
+        "reports_dir": "/data/reports/2026-02-01",
+    }
+    console = Console(record=True, width=200)
+    print_summary(report, console)
+    text = console.export_text()
+    assert "transform skipped, monitor 2.5s" in text
+    assert "alert: ALERT: hr10 0.2000" in text
+    assert "data drift (interactions): no drift, 1 of 6 columns drifted" in text
+    assert "hr10 0.2000 (median 0.3100)" in text
+    assert "monitoring reports: /data/reports/2026-02-01" in text
