@@ -17,9 +17,13 @@ NeuMF's numbers are the mean over its seeds, each seed's model scored on its own
 set of 943 users one training run's HR@10 moves by about ±0.015 with the seed, which is as
 large as the gaps between the models, so one seed would say more about luck than about NeuMF.
 
-`run_quality` takes any canonical interactions frame (MovieLens here; the simulated casino
-later) and returns a dict per model. `run_quality_bench` loads MovieLens-100K from a path
-(the data is never copied into the repository) and writes the JSON.
+`run_quality` takes any canonical interactions frame and returns a dict per model;
+`run_quality_on_split` does the same for a ready split. `run_quality_bench` loads
+MovieLens-100K from a path (the data is never copied into the repository), then builds a
+simulated casino world with the project's own pipeline (simulator → dbt → Feast →
+`load_slotrec_data`, as the daily retrain gets its data) and fills the "simulated" section
+with the same table on the daily retrain's temporal split, plus each model's top-10 scored
+against the simulator's hidden truth (`training.truth`). It writes one JSON.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ logger = logging.getLogger(__name__)
 
 MODELS = ("neumf", "popularity", "itemknn", "ease")
 TRUTH_PREFIXES = ("truth_", "true_top")
+# One torch thread: this benchmark measures quality, not speed, and on a shared two-core
+# machine two spinning intra-op threads slow an epoch down many times over when other jobs
+# hold the cores (the results do not depend on the thread count beyond float rounding).
+BENCH_THREADS = 1
 
 
 def tuned_neumf_config() -> TrainConfig:
@@ -64,7 +72,7 @@ def tuned_neumf_config() -> TrainConfig:
     16k, row-wise Adagrad 0.03 on embeddings and Adam 0.005 on the dense layers; early stopping
     with patience 10 on validation NDCG@10 (full ranking).
     """
-    return TrainConfig(epochs=150, patience=10, seed=2024)
+    return TrainConfig(epochs=150, patience=10, seed=2024, num_threads=BENCH_THREADS)
 
 
 @dataclass(frozen=True)
@@ -418,7 +426,7 @@ def simulated_quality_config(train_pairs: int) -> QualityConfig:
     No refit: the daily retrain fits on the training window and early-stops on the validation
     days (whose rows carry raw play seconds, not graded weights), and so does this benchmark.
     """
-    neumf = fit_batch_size(slotrec_train_config(seed=2024), train_pairs)
+    neumf = fit_batch_size(slotrec_train_config(seed=2024, num_threads=BENCH_THREADS), train_pairs)
     return QualityConfig(
         neumf=neumf,
         ease_l2_grid=(10.0, 50.0, 200.0, 500.0),

