@@ -130,6 +130,31 @@ def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch)
     assert (settings.layout.reports_dir(LAST) / "monitoring.json").exists()
 
 
+def test_a_failing_dbt_test_stops_the_run_and_the_promoted_bundle_keeps_serving(world, tmp_path):
+    import shutil
+
+    from slotrec.run_history import RunHistory
+    from training.promotion import PromotionRegistry
+
+    settings, _, _, _ = world
+    layout = settings.layout
+    # a copy of the dbt project with one singular data test that always finds a "bad" row
+    project = tmp_path / "dbt_project"
+    shutil.copytree(settings.dbt_project_dir, project)
+    (project / "tests" / "fails_on_purpose.sql").write_text("select 1 as bad_row\n")
+    broken = Settings(data_dir=layout.root, dbt_project_dir=project)
+    promoted = PromotionRegistry(layout.promoted_path).current
+    warehouse_before = layout.warehouse_path.read_bytes()
+    with pytest.raises(StepFailed) as failure:
+        run_daily(broken, LAST)
+    assert failure.value.step == "transform"
+    assert "fails_on_purpose" in str(failure.value)
+    assert PromotionRegistry(layout.promoted_path).current == promoted
+    assert layout.warehouse_path.read_bytes() == warehouse_before
+    (latest, *_) = RunHistory(layout.run_history_path).runs()
+    assert (latest["status"], latest["failed_step"]) == ("failed", "transform")
+
+
 def test_online_read_matches_a_hand_count_from_the_raw_events(world):
     settings, _, _, _ = world
     layout = settings.layout
