@@ -472,7 +472,7 @@ def bench_quality(
         "benchmarks/results/quality.json"
     ),
 ) -> None:
-    """NeuMF vs popularity, item-kNN and EASE on MovieLens-100K (leave-last-out)."""
+    """NeuMF vs popularity, item-kNN and EASE on MovieLens-100K and on a simulated world."""
     from benchmarks.quality_bench import run_quality_bench
 
     if not ml100k.exists():
