@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from slotrec.settings import Settings
 
@@ -150,13 +151,44 @@ def build(
     return TransformResult(seconds=seconds, warehouse=live, models=models, tests=tests)
 
 
-def _count_results(settings: Settings) -> tuple[int, int]:
-    """Count built models and passed tests from dbt's `run_results.json`."""
+def _read_run_results(settings: Settings) -> dict[str, Any]:
+    """dbt's `run_results.json` of the last command, or an empty dict when there is none."""
     path = settings.layout.root / "dbt" / "target" / "run_results.json"
     try:
-        results = json.loads(path.read_text())["results"]
-    except (OSError, KeyError, ValueError):
-        return 0, 0
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _count_results(settings: Settings) -> tuple[int, int]:
+    """Count built models and passed tests from dbt's `run_results.json`."""
+    results = _read_run_results(settings).get("results", [])
     models = sum(1 for r in results if r["unique_id"].startswith("model."))
     tests = sum(1 for r in results if r["unique_id"].startswith(("test.", "unit_test.")))
     return models, tests
+
+
+@dataclass(frozen=True)
+class BuildProfile:
+    """Where the last `dbt build` spent its time, from its `run_results.json`.
+
+    Attributes:
+        run_seconds: dbt's own elapsed time for running the nodes (after start-up and parse).
+        slowest_nodes: the slowest models and tests, `unique_id` -> seconds, slowest first.
+    """
+
+    run_seconds: float
+    slowest_nodes: dict[str, float]
+
+
+def last_build_profile(settings: Settings, top: int = 10) -> BuildProfile:
+    """Per-node timings of the last dbt command run for this data directory."""
+    loaded = _read_run_results(settings)
+    results = sorted(
+        loaded.get("results", []), key=lambda r: r.get("execution_time", 0.0), reverse=True
+    )
+    return BuildProfile(
+        run_seconds=round(float(loaded.get("elapsed_time", 0.0)), 2),
+        slowest_nodes={r["unique_id"]: round(r["execution_time"], 2) for r in results[:top]},
+    )
