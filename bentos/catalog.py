@@ -47,6 +47,27 @@ class Catalog:
     history_slots: np.ndarray  # [n_pairs] object array of slot_id
     popular: list[str]  # active slots, most played first
     popular_by_segment: dict[str, list[str]] = field(default_factory=dict)
+    # country → (slots version, servable slot ids); see `servable`
+    _servable: dict[str | None, tuple[int, frozenset[str]]] = field(
+        default_factory=dict, repr=False
+    )
+    _slots_version: int = 0
+
+    def replace_slots(self, slots: dict[str, SlotInfo]) -> None:
+        """Swap in a new slot table (one assignment; readers see the old or the new one)."""
+        self.slots = slots
+        self._slots_version += 1
+
+    def servable(self, country: str | None) -> frozenset[str]:
+        """Active slots licensed in `country`, computed once per country and slot table."""
+        from bentos.recommender.filters import servable_slots
+
+        version = self._slots_version
+        cached = self._servable.get(country)
+        if cached is None or cached[0] != version:
+            cached = (version, servable_slots(self.slots, country))
+            self._servable[country] = cached
+        return cached[1]
 
     def played(self, user_id: str) -> list[str]:
         """Slots the player played in the interactions window (empty for an unknown player)."""

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import bentoml
+import faiss
 import pandas as pd
 import torch
 
@@ -91,6 +92,7 @@ class SlotrecService:
         # One request = one small forward pass; torch's own threads would only contend with
         # the other requests for the same two cores.
         torch.set_num_threads(1)
+        faiss.omp_set_num_threads(1)
         self.experiments = load_experiments(self.settings)
         self.base_strategy = Strategy.from_settings(self.settings)
         self.registry = NewGameRegistry(self.settings.layout.root / "serving" / "new_games.sqlite")
@@ -133,7 +135,7 @@ class SlotrecService:
             "slot_id", keep="last"
         )
         frame["jurisdictions"] = frame["jurisdictions"].map(",".join)
-        snapshot.catalog.slots = {**snapshot.catalog.slots, **slot_infos(frame)}
+        snapshot.catalog.replace_slots({**snapshot.catalog.slots, **slot_infos(frame)})
         unknown = frame[~frame["slot_id"].isin(list(snapshot.slot_rows))]
         if len(unknown) and snapshot.embedder is not None:
             vectors = snapshot.embedder.predict(unknown)  # [n_new, dim]

@@ -14,7 +14,7 @@ from bentos.guard import rewrite_error
 from bentos.new_games import NewGameRegistry, stage
 from bentos.recommender.diversity import diversify
 from bentos.recommender.exploration import exploration_slots, interleave, pick_exploration
-from bentos.recommender.filters import allowed_slots
+from bentos.recommender.filters import allowed_slots, servable_slots
 from bentos.recommender.scoring import folded_vector, popularity_prior
 from bentos.snapshot import LiveIndex, NumpyNeuMF
 from training.index import SlotIndex
@@ -46,9 +46,10 @@ def test_filters_drop_played_inactive_foreign_and_unknown_slots():
         "d": _slot("d"),
         "e": _slot("e", jurisdictions=frozenset()),  # no restriction recorded
     }
-    kept = allowed_slots(["a", "b", "c", "d", "e", "zz"], slots, blocked={"d"}, country="GB")
-    assert kept == ["a", "e"]
-    assert allowed_slots(["c"], slots, blocked=set(), country=None) == ["c"]
+    servable = servable_slots(slots, "GB")
+    assert servable == {"a", "d", "e"}
+    assert allowed_slots(["a", "b", "c", "d", "e", "zz"], servable, blocked={"d"}) == ["a", "e"]
+    assert servable_slots(slots, None) == {"a", "c", "d", "e"}
 
 
 def test_diversity_caps_each_theme_and_provider_then_fills_in_score_order():

@@ -47,12 +47,17 @@ def gather_candidates(
         k = VECTOR_CANDIDATES if query is not None else NEIGHBOURS_PER_SEED + 1
         _, ids = live.index.search(np.vstack(queries), k)  # [n_queries, k]
         for (seed, _), neighbours in zip(rows, ids, strict=False):
+            origin = Origin(SIMILAR, seed)
             for slot_id in neighbours[: NEIGHBOURS_PER_SEED + 1]:
-                if slot_id != seed:
-                    found.setdefault(slot_id, Origin(SIMILAR, seed))
+                if slot_id != seed and slot_id not in found:
+                    found[slot_id] = origin
         if query is not None:
+            origin = Origin(query_reason)
             for slot_id in ids[-1]:
-                found.setdefault(slot_id, Origin(query_reason))
+                if slot_id not in found:
+                    found[slot_id] = origin
+    origin = Origin(POPULAR)
     for slot_id in popular[:POPULAR_CANDIDATES]:
-        found.setdefault(slot_id, Origin(POPULAR))
+        if slot_id not in found:
+            found[slot_id] = origin
     return found

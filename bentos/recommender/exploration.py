@@ -41,6 +41,8 @@ def pick_exploration(
     Returns:
         (new games picked, other exploration picks).
     """
+    if n <= 0:
+        return [], []
     picked_new = new_games[:n]
     deep = [s for s in ranked[2 * k :] if s not in set(picked_new)]
     extra = random.Random(seed).sample(deep, min(n - len(picked_new), len(deep)))

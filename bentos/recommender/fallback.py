@@ -26,9 +26,7 @@ def popular_fallback(
     blocked = set(exclude) | played | set(catalog.played(user_id))
     if catalog.slots:
         popular = catalog.popular_for(player.segment if player else None)
-        kept = allowed_slots(
-            popular, catalog.slots, blocked=blocked, country=player.country if player else None
-        )
+        kept = allowed_slots(popular, catalog.servable(player.country if player else None), blocked)
     else:
         kept = [s for s in bundle_popular or [] if s not in blocked]
     n = max(len(kept), 1)

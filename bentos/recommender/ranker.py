@@ -106,9 +106,8 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     origins = gather_candidates(live_index, seeds, query, query_reason, popular)
     hidden = pools.exploring | pools.retired
     blocked = played | request.exclude
-    ids = allowed_slots(
-        (s for s in origins if s not in hidden), catalog.slots, blocked=blocked, country=country
-    )
+    servable = catalog.servable(country)
+    ids = allowed_slots((s for s in origins if s not in hidden), servable, blocked)
     scores = score_slots(
         snapshot,
         request.user_id,
@@ -126,7 +125,7 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     budget = exploration_slots(request.k, request.strategy.exploration_share)
     new_games: list[str] = []
     if request.explore and budget:
-        new_games = allowed_slots(pools.exploring, catalog.slots, blocked=blocked, country=country)
+        new_games = allowed_slots(sorted(pools.exploring), servable, blocked)
         fit = taste(live_index, query, new_games)
         new_games = [new_games[i] for i in np.argsort(-fit, kind="stable")]
         score_of.update({s: float(f) for s, f in zip(new_games, np.sort(fit)[::-1], strict=True)})
@@ -152,7 +151,9 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
         else:
             origin = origins[slot_id]
         info = catalog.slots.get(slot_id)
-        return RecommendedSlot(
+        # model_construct: every field is built here from validated data; validating ten items
+        # per request again would cost more than scoring them.
+        return RecommendedSlot.model_construct(
             slot_id=slot_id,
             name=info.name if info else None,
             score=round(score_of.get(slot_id, 0.0), 6),
@@ -194,7 +195,7 @@ def similar(
     similarity = {s: (1.0 + float(v)) / 2.0 for s, v in zip(ids[0], sims[0], strict=False)}
     kept = [s for s in ids[0] if s not in blocked]
     if snapshot.catalog.slots:
-        kept = allowed_slots(kept, snapshot.catalog.slots, blocked=blocked, country=country)
+        kept = allowed_slots(kept, snapshot.catalog.servable(country), blocked)
     scores = np.array([similarity[s] for s in kept])
     if user_id is not None and kept:
         model = snapshot.model_scores(user_id, kept)

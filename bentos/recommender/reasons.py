@@ -7,7 +7,7 @@ come before the player's own vector, which comes before popularity), so a lobby 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 SIMILAR = "similar"  # a FAISS neighbour of the context slot or a recently played slot
 HISTORY = "history"  # retrieved by the player's learned vector
@@ -19,9 +19,11 @@ NEW_GAME = "new_game"  # a newly registered game (exploration, or graduated)
 FALLBACK = "fallback"  # the model, index or online store failed: popular slots
 
 
-@dataclass(frozen=True)
-class Origin:
-    """Where a candidate came from: the reason code and what it refers to."""
+class Origin(NamedTuple):
+    """Where a candidate came from: the reason code and what it refers to.
+
+    A named tuple, not a dataclass: a request creates a few hundred of them.
+    """
 
     reason: str
     because: str | None = None
