@@ -157,7 +157,7 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
             slot_id=slot_id,
             name=info.name if info else None,
             score=round(score_of.get(slot_id, 0.0), 6),
-            reason=origin.reason,  # type: ignore[arg-type]
+            reason=origin.reason,
             because=origin.because,
         )
 
