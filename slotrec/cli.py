@@ -484,11 +484,39 @@ def bench_quality(
 @bench_app.command("train")
 def bench_train(
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("benchmarks/results/train.json"),
+    players: Annotated[int, typer.Option(min=100, help="Throughput world: players.")] = 100_000,
+    slots: Annotated[int, typer.Option(min=100, help="Throughput world: slots.")] = 3_000,
+    retrain_players: Annotated[
+        int, typer.Option(min=0, help="Full retrain: players (0 skips it).")
+    ] = 1_000_000,
+    retrain_slots: Annotated[int, typer.Option(min=100, help="Full retrain: slots.")] = 5_000,
+    retrain_epochs: Annotated[int, typer.Option(min=1, help="Full retrain: max epochs.")] = 6,
+    index_slots: Annotated[
+        int, typer.Option(min=0, help="Large-catalogue index check: slots (0 skips it).")
+    ] = 50_000,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Scratch folder (default: a temporary folder).")
+    ] = None,
 ) -> None:
-    """Training throughput (samples/s) on synthetic worlds of several sizes."""
-    from benchmarks.train_bench import run_train_bench
+    """Training throughput, a full daily retrain at scale, and HNSW recall; write train.json."""
+    from benchmarks.simulated_plays import PlaysConfig
+    from benchmarks.train_bench import TrainBenchConfig, run_train_bench
 
-    run_train_bench(out, log=lambda msg: log.info(msg))
+    config = TrainBenchConfig(
+        throughput_world=PlaysConfig(players=players, slots=slots),
+        retrain_world=(
+            PlaysConfig(players=retrain_players, slots=retrain_slots) if retrain_players else None
+        ),
+        retrain_epochs=retrain_epochs,
+        index_world=(
+            PlaysConfig(players=max(players, index_slots), slots=index_slots)
+            if index_slots
+            else None
+        ),
+        work_dir=work_dir,
+    )
+    result = run_train_bench(out, config, log=lambda msg: log.info(msg))
+    console.print_json(data={k: v for k, v in result.items() if not isinstance(v, dict)})
     console.print(f"results: {out}")
 
 

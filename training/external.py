@@ -17,9 +17,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from training.pipeline import evaluate_all, fit_baselines
+from training.pipeline import train_and_evaluate
 from training.splits import TIME, WEIGHT, encode_ids, leave_last_out, temporal_split
-from training.trainer import EpochStats, TrainConfig, train_model
+from training.trainer import EpochStats, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -113,18 +113,7 @@ def train_on_file(
         parts = temporal_split(canonical)
     if parts.valid.empty or parts.test.empty:
         raise InteractionsFileError(f"{path}: too little history to hold out validation and test")
-    models = fit_baselines(parts)
-    result = train_model(
-        "neumf",
-        parts.train,
-        parts.valid,
-        config,
-        n_users=parts.n_users,
-        n_items=parts.n_items,
-        progress=progress,
-    )
-    models["neumf"] = result.model
-    metrics = evaluate_all(models, parts)
+    _, metrics = train_and_evaluate(parts, config, progress=progress)
     metrics["data"] = {
         "file": str(path),
         "split": split,
@@ -134,10 +123,5 @@ def train_on_file(
         "valid": len(parts.valid),
         "test": len(parts.test),
     }
-    metrics["training"] = {
-        "best_epoch": result.best_epoch,
-        "samples_per_second": round(result.samples_per_second),
-        "seconds": round(result.seconds, 2),
-        "config": config.to_dict(),
-    }
+    metrics["training"]["config"] = config.to_dict()
     return metrics

@@ -5,7 +5,9 @@ nearest-neighbour search, and a user's query vector retrieves candidates by dire
 NeuMF re-scores them afterwards, so the dropped item norm costs recall only at the margin).
 
 `exact` (IndexFlatIP) is the default: for a lobby of a few thousand slots an exhaustive search
-takes microseconds. `hnsw` is for large catalogues; `measure_recall` checks it against exact.
+takes microseconds. `hnsw` is for large catalogues (`index_kind_for` switches at
+`APPROXIMATE_FROM_SLOTS`); `measure_recall` checks it against exact, and `slotrec bench train`
+measures recall@10 and latency at exactly the settings below (`benchmarks/results/train.json`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,20 @@ import faiss
 import numpy as np
 
 INDEX_KINDS = ("exact", "hnsw")
+
+# Catalogues at least this large get the HNSW index: below it an exact scan of 32-dim vectors
+# answers a query in well under a millisecond, so approximation would buy nothing.
+APPROXIMATE_FROM_SLOTS = 20_000
+# HNSW settings the pipeline and the service use; the training benchmark measures recall@10
+# against exact at these values (target >= 0.99).
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 200
+HNSW_EF_SEARCH = 128
+
+
+def index_kind_for(n_slots: int) -> str:
+    """The index kind a catalogue of `n_slots` gets: "exact", or "hnsw" for large ones."""
+    return "hnsw" if n_slots >= APPROXIMATE_FROM_SLOTS else "exact"
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -42,8 +58,9 @@ class SlotIndex:
         vectors: np.ndarray,
         slot_ids: list[str],
         kind: str = "exact",
-        hnsw_m: int = 32,
-        hnsw_ef_search: int = 128,
+        hnsw_m: int = HNSW_M,
+        hnsw_ef_search: int = HNSW_EF_SEARCH,
+        hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION,
     ) -> SlotIndex:
         """Index `vectors` ([n_slots, dim]) for the given ids.
 
@@ -53,6 +70,7 @@ class SlotIndex:
             kind: "exact" (flat inner product) or "hnsw" (approximate, for large catalogues).
             hnsw_m: HNSW graph degree.
             hnsw_ef_search: HNSW search breadth; higher is slower and more exact.
+            hnsw_ef_construction: HNSW build breadth; a better graph for a slower build.
         """
         if len(vectors) != len(slot_ids):
             raise ValueError(f"{len(vectors)} vectors for {len(slot_ids)} slot ids")
@@ -63,12 +81,14 @@ class SlotIndex:
             index: faiss.Index = faiss.IndexFlatIP(dim)
         else:
             index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = hnsw_ef_construction
             index.hnsw.efSearch = hnsw_ef_search
         index.add(normalise(vectors))
         return cls(index=index, slot_ids=list(slot_ids), kind=kind)
 
     @property
     def dim(self) -> int:
+        """Vector size."""
         return int(self.index.d)
 
     def __len__(self) -> int:
@@ -119,7 +139,17 @@ class SlotIndex:
 def measure_recall(
     approximate: SlotIndex, exact: SlotIndex, queries: np.ndarray, k: int = 10
 ) -> float:
-    """recall@k of an approximate index against the exact one over the same vectors."""
+    """recall@k of an approximate index against the exact one over the same vectors.
+
+    Args:
+        approximate: The index under test.
+        exact: An exact index over the same vectors and ids.
+        queries: Query vectors `[n_queries, dim]`.
+        k: Neighbours per query.
+
+    Returns:
+        The share of the exact top-k that the approximate index also returns.
+    """
     _, found = approximate.search(queries, k)
     _, truth = exact.search(queries, k)
     hits = sum(len(set(f) & set(t)) for f, t in zip(found, truth, strict=True))
