@@ -7,6 +7,7 @@ All logic lives in typed functions elsewhere (`slotrec.daily`, `slotrec.transfor
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.status import Status
 
 from slotrec.settings import Settings, get_settings
 
@@ -62,6 +64,11 @@ def _parse_range(as_of: str, from_date: str | None) -> tuple[date, date | None]:
     if start is not None and start > end:
         raise typer.BadParameter(f"{start} is after --as-of {end}", param_hint="--from")
     return end, start
+
+
+def _dbt_lines(status: Status) -> Callable[[str], None]:
+    """A callback that shows each dbt log line (cut to 100 characters) on a spinner."""
+    return lambda line: status.update(f"dbt: {line[:100]}")
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -129,9 +136,7 @@ def transform(
     day, start = _parse_range(as_of, from_date)
     with console.status("dbt build") as status:
         try:
-            result = transform_stage.build(
-                settings, day, start, on_line=lambda line: status.update(f"dbt: {line[:100]}")
-            )
+            result = transform_stage.build(settings, day, start, on_line=_dbt_lines(status))
         except transform_stage.TransformError as exc:
             raise _fail(str(exc)) from exc
     console.print(
@@ -196,7 +201,7 @@ def daily(
                 day,
                 start,
                 on_step=on_step,
-                on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
+                on_dbt_line=_dbt_lines(status),
                 resume=resume,
             )
         except StepFailed as exc:
@@ -417,12 +422,10 @@ def demo(
                 last - timedelta(days=1),
                 first,
                 with_training=False,
-                on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}"),
+                on_dbt_line=_dbt_lines(status),
             )
         with console.status(f"daily run {last}") as status:
-            report, path = run_daily(
-                settings, last, on_dbt_line=lambda line: status.update(f"dbt: {line[:100]}")
-            )
+            report, path = run_daily(settings, last, on_dbt_line=_dbt_lines(status))
     except StepFailed as exc:
         message = f"demo failed at step '{exc.step}': {exc}\nreport: {exc.report_path}"
         raise _fail(message) from exc
