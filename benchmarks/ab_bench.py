@@ -1,9 +1,10 @@
 """Error rates of the A/B readout on simulated experiments (not a speed benchmark).
 
-A/A tests (no true difference) looked at several times as data accumulate measure the false
-winner rate of the always-valid (mSPRT) verdict and, for contrast, of a fixed-horizon z-test
-read at every look (peeking, which the fixed-horizon test forbids). A/B tests with a known
-better treatment measure how often the right winner is named. Writes JSON.
+A/A tests (no true difference) read at several growing sizes measure how often the primary
+metric comes out significant (a false positive at any look) and a winner is named, for the
+always-valid (mSPRT) verdict and, for contrast, for a fixed-horizon z-test read at every look
+(peeking, which a fixed-horizon test forbids). A/B tests with a known better treatment measure
+how often the right winner is named. Writes JSON.
 
     python -m benchmarks.ab_bench --out benchmarks/results/ab_readout.json
 """
@@ -49,29 +50,39 @@ def simulate(seed: int, users: int, ctr: dict[str, float]) -> tuple[pd.DataFrame
     return impressions, clicks, plays
 
 
-def winner_rate(
+def detection_rates(
     seeds: int, users: int, ctr: dict[str, float], looks: int, mode: str, expect: str | None
-) -> float:
-    """Share of experiments whose readout named a winner at any look (or the expected one)."""
-    hits = 0
+) -> dict[str, float]:
+    """Over `seeds` experiments, each read at `looks` growing sizes, stopping at the first hit:
+
+    - `significant`: the primary metric differed significantly (either direction) at a look;
+    - `winner`: a treatment was named the winner (the expected one, when `expect` is given).
+    """
+    significant = winners = 0
+    control = sorted(ctr)[0]
     for seed in range(seeds):
         impressions, clicks, plays = simulate(10_000 + seed, users, ctr)
+        seen_significant = seen_winner = False
         for look in np.linspace(users / looks, users, looks):
-            seen = impressions[impressions["user_id"] < look]
             readout = ab_readout(
-                seen,
+                impressions[impressions["user_id"] < look],
                 clicks,
                 plays,
-                control=sorted(ctr)[0],
+                control=control,
                 mode=mode,  # type: ignore[arg-type]
                 sample_size=1 if mode == "fixed_horizon" else None,
                 session_bound=0.3,
                 volatility_bound=0.15,
             )
-            if readout.winner is not None and readout.winner != sorted(ctr)[0]:
-                hits += expect is None or readout.winner == expect
+            primary = [c for c in readout.comparisons if c.metric == readout.primary_metric]
+            seen_significant |= any(c.significant for c in primary)
+            named = readout.winner is not None and readout.winner != control
+            seen_winner |= named and (expect is None or readout.winner == expect)
+            if seen_significant and seen_winner:
                 break
-    return hits / seeds
+        significant += seen_significant
+        winners += seen_winner
+    return {"significant": significant / seeds, "winner": winners / seeds}
 
 
 def run(out: Path, seeds: int = 300, users: int = 1000, looks: int = 5) -> dict[str, Any]:
@@ -82,13 +93,13 @@ def run(out: Path, seeds: int = 300, users: int = 1000, looks: int = 5) -> dict[
         "seeds": seeds,
         "players_per_experiment": users,
         "looks": looks,
-        "aa_false_winner_rate_msprt": winner_rate(seeds, users, null, looks, "sequential", None),
-        "aa_false_winner_rate_peeking_z_test": winner_rate(
+        "aa_msprt": detection_rates(seeds, users, null, looks, "sequential", None),
+        "aa_z_test_read_at_every_look": detection_rates(
             seeds, users, null, looks, "fixed_horizon", None
         ),
         "ab_power_seeds": max(seeds // 6, 1),
         "ab_power_players": users * 8,
-        "ab_power_msprt_ctr_0.20_vs_0.24": winner_rate(
+        "ab_msprt_ctr_0.20_vs_0.24": detection_rates(
             max(seeds // 6, 1), users * 8, lift, looks, "sequential", "B"
         ),
         "load_average": subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip(),
