@@ -32,8 +32,9 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import faiss
 import numpy as np
 import torch
 
@@ -238,11 +239,12 @@ def measure_index(model: NCFModel, n_queries: int, seed: int = 0) -> dict[str, A
     tick = time.perf_counter()
     hnsw = SlotIndex.build(vectors, ids, kind="hnsw")
     build_seconds = time.perf_counter() - tick
+    graph = cast(faiss.IndexHNSWFlat, hnsw.index).hnsw
     sweep = {}
     for ef in (32, 64, HNSW_EF_SEARCH, 256):
-        hnsw.index.hnsw.efSearch = ef
+        graph.efSearch = ef
         sweep[str(ef)] = round(measure_recall(hnsw, exact, user_queries), 4)
-    hnsw.index.hnsw.efSearch = HNSW_EF_SEARCH
+    graph.efSearch = HNSW_EF_SEARCH
     return {
         "slots": len(vectors),
         "dim": int(vectors.shape[1]),
