@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pytest
 
-from training.index import SlotIndex, measure_recall, normalise
+from training.index import (
+    APPROXIMATE_FROM_SLOTS,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_EF_SEARCH,
+    SlotIndex,
+    index_kind_for,
+    measure_recall,
+    normalise,
+)
 
 
 def _vectors() -> np.ndarray:
@@ -62,3 +71,18 @@ def test_hnsw_recall_against_exact_is_at_least_099():
     exact = SlotIndex.build(vectors, ids)
     approx = SlotIndex.build(vectors, ids, kind="hnsw")
     assert measure_recall(approx, exact, vectors[:300], k=10) >= 0.99
+
+
+def test_pipeline_switches_to_hnsw_for_large_catalogues():
+    assert index_kind_for(APPROXIMATE_FROM_SLOTS - 1) == "exact"
+    assert index_kind_for(APPROXIMATE_FROM_SLOTS) == "hnsw"
+
+
+def test_hnsw_is_built_with_the_measured_settings(tmp_path):
+    vectors = np.random.default_rng(2).normal(size=(200, 8))
+    index = SlotIndex.build(vectors, [f"s{i}" for i in range(200)], kind="hnsw")
+    index.save(tmp_path / "index")
+    # the service rebuilds and reloads indexes: the settings must survive a round trip
+    graph = faiss.downcast_index(SlotIndex.load(tmp_path / "index").index).hnsw
+    assert graph.efSearch == HNSW_EF_SEARCH
+    assert graph.efConstruction == HNSW_EF_CONSTRUCTION
