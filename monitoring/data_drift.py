@@ -7,11 +7,13 @@ Both come from the warehouse, never from the raw files: what drifts is what the 
 - user features: the feature snapshot of the run day (`user_features`, 30-day windows) against
   the snapshots of the `reference_days` before it.
 
-Evidently's `DataDriftPreset` measures each column with a distance that does not grow with the
-sample size (normed Wasserstein for numbers, Jensen-Shannon for categories; a p-value test would
-flag any difference at a casino's volumes), and a column drifts when the distance reaches
-`COLUMN_DRIFT_THRESHOLD`. The data set drifts when at least `DATASET_DRIFT_SHARE` of its
-columns do.
+Evidently's `DataDriftPreset` measures each column. Above `SMALL_SAMPLE_ROWS` rows on either
+side it uses a distance that does not grow with the sample size (normed Wasserstein for numbers,
+Jensen-Shannon for categories; a p-value test would flag any difference at a casino's volumes),
+and a column drifts when the distance reaches `DISTANCE_THRESHOLD`. On smaller samples a
+distance is mostly sampling noise, so it uses tests that account for the sample size
+(Kolmogorov-Smirnov, chi-square; drift when p < `P_VALUE_THRESHOLD`), as Evidently's own defaults
+do. The data set drifts when at least `DATASET_DRIFT_SHARE` of its columns do.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-COLUMN_DRIFT_THRESHOLD = 0.1
 DATASET_DRIFT_SHARE = 0.5
-NUM_METHOD = "wasserstein"
-CAT_METHOD = "jensenshannon"
+SMALL_SAMPLE_ROWS = 1000
+# (numerical method, categorical method, threshold, whether the value is a p-value)
+DISTANCE_METHODS = ("wasserstein", "jensenshannon", 0.1, False)
+P_VALUE_METHODS = ("ks", "chisquare", 0.05, True)
+DISTANCE_THRESHOLD = DISTANCE_METHODS[2]
+P_VALUE_THRESHOLD = P_VALUE_METHODS[2]
 # Evidently's cost grows with rows; a seeded sample this large estimates the distances well.
 MAX_ROWS = 50_000
 
@@ -127,13 +132,15 @@ def drift_report(data: DriftInput) -> tuple[Any, dict[str, Any]]:
         numerical_columns=data.numerical, categorical_columns=data.categorical
     )
     columns = [*data.numerical, *data.categorical]
+    small = min(len(data.current), len(data.reference)) <= SMALL_SAMPLE_ROWS
+    num_method, cat_method, threshold, is_p_value = P_VALUE_METHODS if small else DISTANCE_METHODS
     report = Report(
         [
             DataDriftPreset(
                 columns=columns,
-                num_method=NUM_METHOD,
-                cat_method=CAT_METHOD,
-                threshold=COLUMN_DRIFT_THRESHOLD,
+                num_method=num_method,
+                cat_method=cat_method,
+                threshold=threshold,
                 drift_share=DATASET_DRIFT_SHARE,
             )
         ]
@@ -146,20 +153,24 @@ def drift_report(data: DriftInput) -> tuple[Any, dict[str, Any]]:
             _sample(data.reference[columns]), data_definition=definition
         ),
     )
-    distances = {
+    scores = {
         metric["config"]["column"]: float(metric["value"])
         for metric in snapshot.dict()["metrics"]
         if metric["config"]["type"].endswith(":ValueDrift")
     }
-    drifted = sorted(c for c, d in distances.items() if d >= COLUMN_DRIFT_THRESHOLD)
+    drifted = sorted(
+        c for c, v in scores.items() if (v < threshold if is_p_value else v >= threshold)
+    )
     summary.update(
         {
             "columns": len(columns),
-            "distances": distances,
+            "methods": {"numerical": num_method, "categorical": cat_method},
+            "scores": scores,
+            "score_is_p_value": is_p_value,
             "drifted_columns": drifted,
             "drift_share": len(drifted) / len(columns),
             "is_drifted": len(drifted) / len(columns) >= DATASET_DRIFT_SHARE,
-            "threshold": COLUMN_DRIFT_THRESHOLD,
+            "threshold": threshold,
         }
     )
     return snapshot, summary

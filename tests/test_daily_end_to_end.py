@@ -80,7 +80,7 @@ def test_monitoring_reports_and_run_history(world):
         assert json.loads((folder / f"{name}.json").read_text())["metrics"]
     drift = report.monitoring["data_drift"]["interactions"]
     assert drift["current_rows"] > 0 and drift["reference_rows"] > 0
-    assert set(drift["distances"]) == {
+    assert set(drift["scores"]) == {
         "play_seconds",
         "session_count",
         "bet_amount",

@@ -36,7 +36,8 @@ def test_a_shifted_distribution_is_flagged(tmp_path):
     snapshot, summary = drift_report(_input(shifted, reference))
     assert summary["drifted_columns"] == ["play_seconds", "theme"]
     assert summary["is_drifted"] is True  # 2 of 3 columns
-    assert summary["distances"]["bet_amount"] < 0.1
+    assert summary["methods"] == {"numerical": "wasserstein", "categorical": "jensenshannon"}
+    assert summary["scores"]["bet_amount"] < 0.1
     files = save_snapshot(snapshot, tmp_path, "data_drift_tiny")
     assert "<html" in (tmp_path / "data_drift_tiny.html").read_text()[:2000].lower()
     assert files["json"].endswith("data_drift_tiny.json")
@@ -48,6 +49,18 @@ def test_an_unchanged_distribution_is_not_flagged():
     _, summary = drift_report(_input(same, reference))
     assert summary["drifted_columns"] == []
     assert summary["is_drifted"] is False
+
+
+def test_small_samples_are_tested_for_significance_not_by_distance():
+    reference = _frame(0.0, ["egypt", "fishing"], [0.5, 0.5]).iloc[:150]
+    same = _frame(0.0, ["egypt", "fishing"], [0.5, 0.5]).iloc[:150]
+    _, summary = drift_report(_input(same, reference))
+    assert summary["methods"] == {"numerical": "ks", "categorical": "chisquare"}
+    assert summary["score_is_p_value"] is True
+    assert summary["drifted_columns"] == []
+    shifted = _frame(1.0, ["egypt", "fishing"], [0.1, 0.9]).iloc[:150]
+    _, summary = drift_report(_input(shifted, reference))
+    assert summary["drifted_columns"] == ["play_seconds", "theme"]
 
 
 def test_an_empty_side_is_reported_not_measured():
