@@ -13,9 +13,11 @@ import numpy as np
 from bentos.recommender.reasons import POPULAR, SIMILAR, Origin
 from bentos.snapshot import LiveIndex
 
-NEIGHBOURS_PER_SEED = 30
-VECTOR_CANDIDATES = 200
-POPULAR_CANDIDATES = 50
+# Pool sizes: a list of k needs a few times k candidates to survive the filters and the
+# diversity cap; every extra candidate is paid for in scoring time on each request.
+NEIGHBOURS_PER_SEED = 20
+VECTOR_CANDIDATES = 100  # at least; 4k for long lists
+POPULAR_CANDIDATES = 30
 
 
 def gather_candidates(
@@ -24,6 +26,7 @@ def gather_candidates(
     query: np.ndarray | None,
     query_reason: str,
     popular: list[str],
+    k: int = 10,
 ) -> dict[str, Origin]:
     """Candidate slot ids with the origin that proposed each first.
 
@@ -34,6 +37,7 @@ def gather_candidates(
         query: The player's query vector [dim], or None for a player without one.
         query_reason: The reason code of the vector's candidates (history, recent, onboarding).
         popular: The segment's popular slots, most popular first.
+        k: The list length asked for (sizes the vector search).
 
     Returns:
         slot_id → Origin, in insertion order: seed neighbours, vector candidates, popular.
@@ -44,8 +48,8 @@ def gather_candidates(
         queries.append(query)
     found: dict[str, Origin] = {}
     if queries:
-        k = VECTOR_CANDIDATES if query is not None else NEIGHBOURS_PER_SEED + 1
-        _, ids = live.index.search(np.vstack(queries), k)  # [n_queries, k]
+        depth = max(VECTOR_CANDIDATES, 4 * k) if query is not None else NEIGHBOURS_PER_SEED + 1
+        _, ids = live.index.search(np.vstack(queries), depth)  # [n_queries, depth]
         for (seed, _), neighbours in zip(rows, ids, strict=False):
             origin = Origin(SIMILAR, seed)
             for slot_id in neighbours[: NEIGHBOURS_PER_SEED + 1]:

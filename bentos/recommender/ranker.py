@@ -103,7 +103,7 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     seeds = ([context] if context else []) + (
         list(live.played_slots[:RECENT_SEEDS]) if live else []
     )
-    origins = gather_candidates(live_index, seeds, query, query_reason, popular)
+    origins = gather_candidates(live_index, seeds, query, query_reason, popular, request.k)
     hidden = pools.exploring | pools.retired
     blocked = played | request.exclude
     servable = catalog.servable(country)
