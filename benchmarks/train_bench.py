@@ -82,7 +82,7 @@ class TrainBenchConfig:
     index_world: PlaysConfig | None = dataclasses.field(
         default_factory=lambda: PlaysConfig(players=100_000, slots=50_000)
     )
-    index_epochs: int = 2
+    index_epochs: int = 1
     index_queries: int = 2_000
     work_dir: Path | None = None
 
