@@ -55,20 +55,36 @@ def dbt_vars(settings: Settings, as_of: date, from_date: date | None) -> dict[st
     }
 
 
+def dbt_run_env(settings: Settings, as_of: date, from_date: date | None) -> dict[str, str]:
+    """`dbt_vars` as the SLOTREC_<NAME> environment variables the project's run settings read.
+
+    Passed this way rather than with `--vars`: dbt discards its whole parse cache
+    (`target/partial_parse.msgpack`) whenever `--vars` change, which is every daily run, but
+    re-parses only the files that read an environment variable whose value changed.
+    """
+    return {
+        f"SLOTREC_{name.upper()}": str(value)
+        for name, value in dbt_vars(settings, as_of, from_date).items()
+    }
+
+
 def run_dbt(
     settings: Settings,
     args: list[str],
     warehouse: Path,
     on_line: Callable[[str], None] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one dbt command in the project folder against the given DuckDB file.
 
     dbt runs in its own process so that its global logging and adapter state never leak into
-    the caller, and so that its progress lines can be streamed as they come.
+    the caller, and so that its progress lines can be streamed as they come. Its target folder
+    (with the parse cache) stays under the data directory, so consecutive runs reuse the parse.
     """
     dbt_dir = settings.layout.root / "dbt"
     env = {
         **os.environ,
+        **(extra_env or {}),
         "SLOTREC_WAREHOUSE_PATH": str(warehouse),
         "SLOTREC_DBT_THREADS": str(settings.dbt_threads),
         "SLOTREC_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
@@ -116,6 +132,35 @@ def _failure_summary(output: str) -> str:
     return "\n".join(keep[-15:]) or output[-2000:]
 
 
+def _staged_warehouse(settings: Settings) -> Path:
+    """The copy of the warehouse that dbt builds into before it replaces the live file.
+
+    Always the same path for a data directory: the path is part of dbt's profile, and a changed
+    profile would throw the parse cache away.
+    """
+    live = settings.layout.warehouse_path
+    return live.with_name(live.name + ".next")
+
+
+def parse(settings: Settings, as_of: date, from_date: date | None = None) -> float:
+    """`dbt parse` for this data directory, leaving dbt's parse cache where `build` finds it.
+
+    A build re-parses only what changed since the last parse or build of the same data
+    directory; the first one in a new directory parses the whole project. Returns seconds.
+
+    Raises:
+        TransformError: the project does not parse.
+    """
+    started = time.perf_counter()
+    env = dbt_run_env(settings, as_of, from_date)
+    proc = run_dbt(settings, ["parse"], _staged_warehouse(settings), extra_env=env)
+    if proc.returncode != 0:
+        raise TransformError(
+            f"dbt parse failed (exit {proc.returncode}).\n{_failure_summary(proc.stdout)}"
+        )
+    return time.perf_counter() - started
+
+
 def build(
     settings: Settings,
     as_of: date,
@@ -130,14 +175,16 @@ def build(
     """
     live = settings.layout.warehouse_path
     live.parent.mkdir(parents=True, exist_ok=True)
-    staged = live.with_name(live.name + ".next")
+    staged = _staged_warehouse(settings)
     staged.unlink(missing_ok=True)
     if live.exists():
         shutil.copyfile(live, staged)
 
     started = time.perf_counter()
-    args = ["build", "--vars", json.dumps(dbt_vars(settings, as_of, from_date))]
-    proc = run_dbt(settings, args, staged, on_line)
+    # dbt unit tests check the SQL logic, not the data: CI runs them (tests/test_dbt_project.py),
+    # and production builds leave them out as dbt recommends
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    proc = run_dbt(settings, args, staged, on_line, dbt_run_env(settings, as_of, from_date))
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
         staged.unlink(missing_ok=True)

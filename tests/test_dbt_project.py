@@ -24,6 +24,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from slotrec.schema import (
     ONBOARDING_SCHEMA,
@@ -285,14 +286,24 @@ def run_dbt(
     as_of: date,
     from_date: date | None = None,
     extra_args: tuple[str, ...] = (),
+    window_in_vars: bool = False,
+    command: tuple[str, ...] = ("build", "--exclude-resource-type", "unit_test"),
 ) -> subprocess.CompletedProcess[str]:
-    """Run `dbt build` for one window the way the orchestrator does, and fail loudly."""
+    """Run dbt (by default `dbt build` as in production) for one window, and fail loudly.
+
+    The window goes in the environment, as slotrec/transform.py passes it, or with
+    `window_in_vars` in `--vars`, as a person runs dbt by hand. Consecutive runs on one
+    warehouse share its target folder, so they also exercise dbt's partial parsing.
+    """
     run_vars = {"as_of": as_of.isoformat(), "data_dir": str(data_dir)}
     if from_date is not None:
         run_vars["from_date"] = from_date.isoformat()
     warehouse.parent.mkdir(parents=True, exist_ok=True)
+    window_args = ["--vars", json.dumps(run_vars)] if window_in_vars else []
+    window_env = {} if window_in_vars else {f"SLOTREC_{k.upper()}": v for k, v in run_vars.items()}
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if not k.startswith("SLOTREC_")},
+        **window_env,
         "SLOTREC_WAREHOUSE_PATH": str(warehouse),
         "SLOTREC_DBT_THREADS": "2",
         "SLOTREC_DUCKDB_MEMORY_LIMIT": "2GB",
@@ -303,11 +314,10 @@ def run_dbt(
     result = subprocess.run(
         [
             dbt,
-            "build",
+            *command,
             "--profiles-dir",
             ".",
-            "--vars",
-            json.dumps(run_vars),
+            *window_args,
             "--target-path",
             str(target),
             "--log-path",
@@ -537,7 +547,7 @@ def test_backfill_window_is_pruned_to_its_days(world: BuiltWorld, tmp_path: Path
     """A run reads only the delivery folders of its window."""
     layout = world.layout
     warehouse = tmp_path / "warehouse" / "slotrec.duckdb"
-    run_dbt(layout.root, warehouse, as_of=DAY_2)
+    run_dbt(layout.root, warehouse, as_of=DAY_2, window_in_vars=True)
     delivered = query(warehouse, "select distinct delivered_on from int_events_checked")
     assert delivered == [(DAY_2,)]
     # a first build on day 2 indexes everyone registered by then, in registration order
@@ -557,3 +567,26 @@ def test_full_refresh_keeps_the_indices(world: BuiltWorld, tmp_path: Path) -> No
     run_dbt(world.layout.root, warehouse, as_of=DAY_2, extra_args=("--full-refresh",))
     for model in ("user_index", "slot_index"):
         assert read_table(warehouse, model) == world.after_day_2[model], model
+
+
+def test_dbt_unit_tests_pass(world: BuiltWorld, tmp_path: Path) -> None:
+    """Every dbt unit test (dedupe, scoring, windows) passes; production builds skip them."""
+    warehouse = tmp_path / "warehouse" / "slotrec.duckdb"
+    warehouse.parent.mkdir(parents=True)
+    shutil.copy(world.warehouse, warehouse)
+    run_dbt(
+        world.layout.root,
+        warehouse,
+        as_of=DAY_2,
+        command=("test", "--select", "test_type:unit"),
+    )
+    defined = sum(
+        len(yaml.safe_load(path.read_text())["unit_tests"])
+        for path in DBT_PROJECT_DIR.glob("models/*/_unit_tests.yml")
+    )
+    results = json.loads((warehouse.parent / "dbt_target" / "run_results.json").read_text())
+    statuses = Counter(
+        r["status"] for r in results["results"] if r["unique_id"].startswith("unit_test.")
+    )
+    assert defined >= 5
+    assert statuses == {"pass": defined}

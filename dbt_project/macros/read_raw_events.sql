@@ -121,7 +121,7 @@
 {%- endmacro %}
 
 
-{#- data_dir without a trailing slash -#}
+{#- data_dir without a trailing slash (a run setting: see run_window.sql) -#}
 {% macro data_dir() -%}
-    {{- return((var('data_dir') | string).rstrip('/')) -}}
+    {{- return((slotrec.run_setting('data_dir', '../data') | string).rstrip('/')) -}}
 {%- endmacro %}

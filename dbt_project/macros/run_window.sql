@@ -4,9 +4,26 @@
     Both are plain ISO date strings in Jinja; *_literal() macros turn them into SQL dates.
 -#}
 
+{#-
+    A run setting: `--vars '{"<name>": ...}'` when given (manual runs, unit tests), else the
+    environment variable SLOTREC_<NAME> (what slotrec/transform.py sets), else `default`.
+    The orchestrator uses the environment because dbt throws its whole parse cache away whenever
+    --vars change, i.e. on every daily run. The environment is read only when executing: a file
+    that reads an env var while dbt parses it is re-parsed whenever that value changes, and
+    nothing a model's parse records (its refs, its config) depends on the run window.
+-#}
+{% macro run_setting(name, default=none) -%}
+    {%- set value = var(name, none) -%}
+    {%- if (value is none or value == '') and execute -%}
+        {%- set value = env_var('SLOTREC_' ~ (name | upper), '') -%}
+    {%- endif -%}
+    {{- return(default if value is none or value == '' else value) -}}
+{%- endmacro %}
+
+
 {% macro as_of() -%}
-    {%- set value = var('as_of', none) -%}
-    {%- if value is none or value == '' -%}
+    {%- set value = slotrec.run_setting('as_of') -%}
+    {%- if value is none -%}
         {%- set value = run_started_at.strftime('%Y-%m-%d') -%}
     {%- endif -%}
     {{- return(slotrec.parse_iso_date(value, 'as_of') | string) -}}
@@ -14,17 +31,28 @@
 
 
 {% macro from_date() -%}
-    {%- set value = var('from_date', none) -%}
-    {%- if value is none or value == '' -%}
+    {#- a window given in --vars is taken whole: never half from vars, half from the environment -#}
+    {%- if var('as_of', none) -%}
+        {%- set value = var('from_date', none) or none -%}
+    {%- else -%}
+        {%- set value = slotrec.run_setting('from_date') -%}
+    {%- endif -%}
+    {%- if value is none -%}
         {{- return(slotrec.as_of()) -}}
     {%- endif -%}
     {%- set parsed = slotrec.parse_iso_date(value, 'from_date') -%}
     {%- if parsed > slotrec.parse_iso_date(slotrec.as_of(), 'as_of') -%}
         {{- exceptions.raise_compiler_error(
-            "var from_date (" ~ value ~ ") must not be after as_of (" ~ slotrec.as_of() ~ ")"
+            "from_date (" ~ value ~ ") must not be after as_of (" ~ slotrec.as_of() ~ ")"
         ) -}}
     {%- endif -%}
     {{- return(parsed | string) -}}
+{%- endmacro %}
+
+
+{#- How many days the interactions mart (and the user segment) looks back, ending at as_of. -#}
+{% macro interaction_window_days() -%}
+    {{- return(slotrec.run_setting('interaction_window_days', 90) | int) -}}
 {%- endmacro %}
 
 

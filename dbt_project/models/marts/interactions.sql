@@ -1,4 +1,4 @@
-{%- set window_start = slotrec.shift_iso_date(slotrec.as_of(), 1 - var('interaction_window_days')) -%}
+{%- set window_start = slotrec.shift_iso_date(slotrec.as_of(), 1 - slotrec.interaction_window_days()) -%}
 
 with
 

@@ -1,4 +1,4 @@
-{%- set window_start = slotrec.shift_iso_date(slotrec.as_of(), 1 - var('interaction_window_days')) -%}
+{%- set window_start = slotrec.shift_iso_date(slotrec.as_of(), 1 - slotrec.interaction_window_days()) -%}
 
 with
 
@@ -67,7 +67,9 @@ measured as (
         / nullif(play_history.window_play_seconds / 60.0, 0) as stake_per_minute,
         play_history.first_played_at,
         play_history.last_played_at,
-        onboarded.user_id is not null as has_onboarding
+        onboarded.user_id is not null as has_onboarding,
+        play_history.window_bet_amount,
+        play_history.window_play_seconds
     from players
     inner join user_index
         on players.user_id = user_index.user_id
@@ -85,7 +87,7 @@ final as (
         user_idx,
         country,
         registered_at,
-        {{ slotrec.segment_of('stake_per_minute') }} as segment,
+        {{ slotrec.segment_of('window_bet_amount', 'window_play_seconds') }} as segment,
         avg_bet_amount,
         stake_per_minute,
         first_played_at,
