@@ -7,6 +7,7 @@ reads. Writes `benchmarks/results/data.json`.
 
 from __future__ import annotations
 
+import os
 import platform
 import random
 import resource
@@ -59,6 +60,7 @@ def run_data_bench(
     layout = settings.layout
     first = config.start
     last = first + timedelta(days=config.days - 1)
+    load_before = os.getloadavg()
     try:
         log(f"simulating {config.players:,} players x {config.slots:,} slots x {config.days} days")
         started = time.perf_counter()
@@ -121,7 +123,10 @@ def run_data_bench(
 
         payload: dict[str, Any] = {
             "config": {**asdict(config), "start": first.isoformat(), "work_dir": str(scratch)},
-            "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+            # 1 / 5 / 15-minute load averages: other work on the machine shows up here
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "events": events,
             "simulate_seconds": round(simulate_seconds, 2),
             "transform_seconds": round(result.seconds, 2),
