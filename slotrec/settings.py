@@ -129,7 +129,7 @@ class Settings(BaseSettings):
         default=3600.0,
         gt=0,
         description="Time on one slot in one session after which the player gets a fresh "
-        "next-slot suggestion (\"played for a relevant time\").",
+        'next-slot suggestion ("played for a relevant time").',
     )
     live_state_window: int = Field(
         default=50,
