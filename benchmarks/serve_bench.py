@@ -105,12 +105,11 @@ def train_serving_bundle(settings: Settings, as_of: date, epochs: int) -> str:
     The daily retrain (`run_training`) also fits and evaluates three baselines over every test
     player, which on this world takes longer than the whole serving benchmark; serving needs
     none of it, so this trains NeuMF on the same split, builds the same index and metadata
-    model (`slot_vectors`) and saves the same `Bundle`, with NeuMF's validation metrics only.
+    model (`assemble_bundle`) and saves the same `Bundle`, with NeuMF's validation metrics only.
     """
-    from training.bundle import Bundle
     from training.data import load_slotrec_data
-    from training.index import SlotIndex
-    from training.pipeline import fit_batch_size, slot_vectors, slotrec_train_config
+    from training.models import NeuMF
+    from training.pipeline import assemble_bundle, fit_batch_size, slotrec_train_config
     from training.trainer import train_model
 
     data = load_slotrec_data(settings, as_of, with_feast=False)
@@ -119,26 +118,15 @@ def train_serving_bundle(settings: Settings, as_of: date, epochs: int) -> str:
     result = train_model(
         "neumf", split.train, split.valid, config, n_users=split.n_users, n_items=split.n_items
     )
-    vectors, metadata = slot_vectors(result.model, data)  # type: ignore[arg-type]
+    assert isinstance(result.model, NeuMF)
     best = [e.valid for e in result.history if e.epoch == result.best_epoch and e.valid]
     valid = best[0] if best else {}
     metrics = {
         "validation": {"neumf": {"ndcg10": float(valid.get("ndcg10", 0.0))}},
         "training": {"best_epoch": result.best_epoch, "seconds": round(result.seconds, 1)},
-        "metadata_model": {k: v for k, v in metadata.items() if k != "checkpoint"},
         "note": "bench serve bundle: NeuMF only, no baselines evaluated",
     }
-    bundle = Bundle(
-        model_checkpoint=result.model.to_checkpoint(),
-        index=SlotIndex.build(vectors, data.slots["slot_id"].tolist()),
-        user_ids=data.user_ids,
-        slot_ids=data.slot_ids,
-        popularity=data.popularity,
-        metadata_model_checkpoint=metadata.get("checkpoint"),
-        metrics=metrics,
-        config=config.to_dict(),
-        window=data.window,
-    )
+    bundle = assemble_bundle(result.model, data, metrics, config)
     return bundle.save()
 
 

@@ -249,6 +249,30 @@ def slot_vectors(model: NeuMF, data: SlotrecData) -> tuple[np.ndarray, dict[str,
     return vectors, metadata
 
 
+def assemble_bundle(
+    model: NeuMF, data: SlotrecData, metrics: dict[str, Any], config: TrainConfig
+) -> Bundle:
+    """The unsaved bundle of a trained NeuMF: slot vectors, metadata model and FAISS index.
+
+    Adds the metadata model's summary to `metrics` (under "metadata_model"); the index kind
+    follows the catalogue size (`index_kind_for`).
+    """
+    vectors, metadata = slot_vectors(model, data)
+    metrics["metadata_model"] = {k: v for k, v in metadata.items() if k != "checkpoint"}
+    slot_ids = data.slots["slot_id"].tolist()
+    return Bundle(
+        model_checkpoint=model.to_checkpoint(),
+        index=SlotIndex.build(vectors, slot_ids, kind=index_kind_for(len(slot_ids))),
+        user_ids=data.user_ids,
+        slot_ids=data.slot_ids,
+        popularity=data.popularity,
+        metadata_model_checkpoint=metadata.get("checkpoint"),
+        metrics=metrics,
+        config=config.to_dict(),
+        window=data.window,
+    )
+
+
 @dataclass
 class TrainingOutcome:
     """What one retrain produced and what the gate decided."""
@@ -339,24 +363,10 @@ def retrain(
 
     tick = time.perf_counter()
     assert isinstance(result.model, NeuMF)
-    vectors, metadata = slot_vectors(result.model, data)
-    metrics["metadata_model"] = {k: v for k, v in metadata.items() if k != "checkpoint"}
-    slot_ids = data.slots["slot_id"].tolist()
-    index = SlotIndex.build(vectors, slot_ids, kind=index_kind_for(len(slot_ids)))
+    bundle = assemble_bundle(result.model, data, metrics, config)
     timings["index_and_metadata_model"] = round(time.perf_counter() - tick, 2)
 
     tick = time.perf_counter()
-    bundle = Bundle(
-        model_checkpoint=result.model.to_checkpoint(),
-        index=index,
-        user_ids=data.user_ids,
-        slot_ids=data.slot_ids,
-        popularity=data.popularity,
-        metadata_model_checkpoint=metadata.get("checkpoint"),
-        metrics=metrics,
-        config=config.to_dict(),
-        window=data.window,
-    )
     bundle.save()
     # a bundle cannot hold the time it took to save itself: that goes into the outcome
     save_seconds = time.perf_counter() - tick
