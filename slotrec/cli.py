@@ -474,13 +474,25 @@ def bench_quality(
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path(
         "benchmarks/results/quality.json"
     ),
+    section: Annotated[
+        str,
+        typer.Option(
+            help="Run only 'ml100k' or 'simulated'; the other section is kept from --out."
+        ),
+    ] = "all",
 ) -> None:
     """NeuMF vs popularity, item-kNN and EASE on MovieLens-100K and on a simulated world."""
-    from benchmarks.quality_bench import run_quality_bench
+    from benchmarks.quality_bench import SECTIONS, run_quality_bench
 
-    if not ml100k.exists():
+    if section != "all" and section not in SECTIONS:
+        raise typer.BadParameter(
+            f"must be 'all' or one of {', '.join(SECTIONS)}, got {section!r}",
+            param_hint="--section",
+        )
+    if section != "simulated" and not ml100k.exists():
         raise typer.BadParameter(f"{ml100k} does not exist", param_hint="--ml100k")
-    run_quality_bench(ml100k, out, log=lambda msg: log.info(msg))
+    sections = SECTIONS if section == "all" else (section,)
+    run_quality_bench(ml100k, out, log=lambda msg: log.info(msg), sections=sections)
     console.print(f"results: {out}")
 
 

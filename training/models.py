@@ -53,6 +53,12 @@ class NCFModel(nn.Module):
         """
         raise NotImplementedError
 
+    def with_history(
+        self, rows: list[torch.Tensor], users: torch.Tensor, items: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Training rows adjusted by the users' histories; models without one return `rows`."""
+        return rows
+
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch]` for pairs `user_idx[b]`, `item_idx[b]`."""
         index = {"user": user_idx, "item": item_idx}

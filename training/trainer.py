@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from training.evaluate import Protocol, evaluate_model
+from training.history import HistoryNeuMF, UserHistory
 from training.models import NCFModel, NeuMF, build_model
 from training.sampling import PositiveSet, SamplerKind, sample_negatives, sampler_probs
 from training.splits import ITEM, USER, WEIGHT
@@ -79,6 +80,13 @@ class TrainConfig:
             validation checks (1 = the raw score).
         num_threads: Torch intra-op threads while training; None leaves the setting alone.
         device: Torch device; the trainer is written for and tested on "cpu".
+        user_history: NeuMF's user vectors add the pooled vectors of the user's own training
+            items (`training.history.HistoryNeuMF`); the trained model is baked back into a
+            plain NeuMF, so nothing downstream changes.
+        history_alpha: Length normalisation of the pooling (`|history| ** -alpha`).
+        history_lr: Adam learning rate of the history item tables.
+        history_dropout: Share of history items dropped per training step.
+        max_history: Items pooled per user at most (the heaviest ones).
     """
 
     gmf_dim: int = 32
@@ -105,6 +113,11 @@ class TrainConfig:
     valid_window: int = 5
     num_threads: int | None = 2
     device: str = "cpu"
+    user_history: bool = False
+    history_alpha: float = 0.5
+    history_lr: float = 0.05
+    history_dropout: float = 0.0
+    max_history: int = 64
 
     def model_args(self, kind: str) -> dict[str, Any]:
         """Constructor arguments for a model kind, taken from this config."""
@@ -112,12 +125,16 @@ class TrainConfig:
             return {"dim": self.gmf_dim}
         if kind == "mlp":
             return {"dim": self.mlp_dim, "layers": self.layers, "dropout": self.dropout}
-        return {
+        args: dict[str, Any] = {
             "gmf_dim": self.gmf_dim,
             "mlp_dim": self.mlp_dim,
             "layers": self.layers,
             "dropout": self.dropout,
         }
+        if kind == "neumf" and self.user_history:
+            args["alpha"] = self.history_alpha
+            args["history_dropout"] = self.history_dropout
+        return args
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly view (the weight function by name)."""
@@ -308,9 +325,16 @@ class _Stepper:
             weight.requires_grad_(False)  # updated by the row-wise optimiser, never by autograd
         row_opt = RowAdam if config.embedding_optimizer == "adam" else RowAdagrad
         self.row_opts = [row_opt(w.data, config.embedding_lr) for w, _ in self.tables]
-        dense = [p for p in model.parameters() if p.requires_grad]
+        # a history model's item tables are dense (every step touches many rows through the
+        # pooling) but need their own, larger step than the tower
+        history = [p for n, p in model.named_parameters() if n.endswith("_hist")]
+        in_history = {id(p) for p in history}
+        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in in_history]
+        groups: list[dict[str, Any]] = [{"params": dense}]
+        if history:
+            groups.append({"params": history, "lr": config.history_lr})
         # the fused kernel does the whole Adam update of all dense tensors in one pass
-        self.dense_opt = torch.optim.Adam(dense, lr=config.lr, fused=True)
+        self.dense_opt = torch.optim.Adam(groups, lr=config.lr, fused=True)
         self.l2 = config.l2
 
     def decay(self, factor: float) -> None:
@@ -332,6 +356,7 @@ class _Stepper:
             weight.index_select(0, index[side]).requires_grad_() for weight, side in self.tables
         ]
         rows = [leaf.view(shape[side]) for leaf, (_, side) in zip(leaves, self.tables, strict=True)]
+        rows = self.model.with_history(rows, users, items)
         logits = self.model.forward_embedded(rows)  # [rows, width]
         loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weights)
         self.dense_opt.zero_grad(set_to_none=True)
@@ -392,7 +417,22 @@ def train_model(
         torch.set_num_threads(config.num_threads)
     try:
         torch.manual_seed(config.seed)
-        model = init or build_model(kind, n_users, n_items, **config.model_args(kind))
+        args = config.model_args(kind)
+        if init is not None:
+            model = init
+        elif kind == "neumf" and config.user_history:
+            model = HistoryNeuMF(n_users, n_items, **args).set_history(
+                UserHistory(
+                    train[USER].to_numpy(),
+                    train[ITEM].to_numpy(),
+                    _positive_weights(train, config),
+                    n_users,
+                    n_items,
+                    config.max_history,
+                )
+            )
+        else:
+            model = build_model(kind, n_users, n_items, **args)
         return _fit(model, train, valid, n_items, config, progress)
     finally:
         torch.set_num_threads(previous_threads)
@@ -454,6 +494,9 @@ def _fit(
     else:
         result.best_epoch = len(result.history)
     model.eval()
+    if isinstance(model, HistoryNeuMF):
+        # downstream (bundle, serving, evaluation) sees a plain NeuMF with the same scores
+        result.model = model.bake()
     result.seconds = time.perf_counter() - started
     return result
 

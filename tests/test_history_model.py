@@ -1,0 +1,134 @@
+"""NeuMF with history-pooled users: the CSR histories, the pooling, baking and learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from training.history import HistoryNeuMF, UserHistory
+from training.models import NCFModel, NeuMF
+from training.trainer import TrainConfig, train_model
+
+# user 0 plays items 2, 0 (weights 0.9, 0.1); user 1 nothing; user 2 plays 1, 3, 2
+USERS = np.array([0, 0, 2, 2, 2])
+ITEMS = np.array([0, 2, 3, 1, 2])
+WEIGHTS = np.array([0.1, 0.9, 0.5, 0.8, 0.2])
+
+
+def history(max_history: int = 64) -> UserHistory:
+    return UserHistory(USERS, ITEMS, WEIGHTS, n_users=3, n_items=4, max_history=max_history)
+
+
+def test_history_lists_each_users_items_heaviest_first() -> None:
+    flat, offsets, counts = history().gather(torch.tensor([2, 1, 0]))
+    assert flat.tolist() == [1, 3, 2, 2, 0]
+    assert offsets.tolist() == [0, 3, 3]
+    assert counts.tolist() == [3, 0, 2]
+
+
+def test_history_cap_keeps_the_heaviest_items() -> None:
+    capped = history(max_history=1)
+    flat, _, counts = capped.gather(torch.tensor([0, 2]))
+    assert flat.tolist() == [2, 1]
+    assert counts.tolist() == [1, 1]
+
+
+def model() -> HistoryNeuMF:
+    torch.manual_seed(0)
+    net = HistoryNeuMF(3, 4, gmf_dim=4, mlp_dim=4, layers=(8, 4), alpha=0.5)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    return net.set_history(history()).eval()
+
+
+def test_pooling_is_the_normalised_sum_and_leaves_out_the_scored_item() -> None:
+    net = model()
+    gmf, _ = net._pool(torch.tensor([0, 1, 2]))
+    y = net.gmf_hist.detach()
+    assert torch.allclose(gmf[0], (y[0] + y[2]) / 2**0.5)
+    assert torch.equal(gmf[1], torch.zeros(4))  # no history: no offset
+    assert torch.allclose(gmf[2], (y[1] + y[2] + y[3]) / 3**0.5)
+    # training on user 2's play of item 3: item 3 is not part of its own history
+    without, _ = net._pool(torch.tensor([2, 0]), exclude=torch.tensor([3, 2]))
+    assert torch.allclose(without[0], (y[1] + y[2]) / 2**0.5)
+    assert torch.allclose(without[1], y[0])  # one item left: scale 1
+
+
+def test_training_rows_pool_without_the_positive_and_with_it_for_negatives() -> None:
+    net = model()
+    users = torch.tensor([2])
+    items = torch.tensor([[3, 0]])  # positive 3, negative 0
+    base = [
+        net.gmf_user(users).view(1, 1, -1),
+        net.gmf_item(items.view(-1)).view(1, 2, -1),
+        net.mlp_user(users).view(1, 1, -1),
+        net.mlp_item(items.view(-1)).view(1, 2, -1),
+    ]
+    gmf_user = net.with_history(base, users, items)[0]  # [1, 2, dim]
+    y = net.gmf_hist.detach()
+    p = net.gmf_user.weight[2].detach()
+    assert torch.allclose(gmf_user[0, 0], p + (y[1] + y[2]) / 2**0.5)
+    assert torch.allclose(gmf_user[0, 1], p + (y[1] + y[2] + y[3]) / 3**0.5)
+
+
+def test_baked_model_is_a_plain_neumf_with_identical_scores() -> None:
+    net = model()
+    baked = net.bake()
+    assert type(baked) is NeuMF
+    users = torch.arange(3)
+    with torch.no_grad():
+        expected = net.score_all(users)
+        assert torch.allclose(baked.score_all(users), expected, atol=1e-6)
+        pairs = net(torch.tensor([0, 2]), torch.tensor([1, 0]))
+        assert torch.allclose(pairs, expected[[0, 2], [1, 0]], atol=1e-6)
+        reloaded = NCFModel.from_checkpoint(baked.to_checkpoint())
+        assert torch.allclose(reloaded.score_all(users), expected, atol=1e-6)
+        assert torch.allclose(baked.user_embeddings(), net.user_embeddings(), atol=1e-6)
+
+
+def test_history_vectors_of_a_slot_list_match_the_pooling() -> None:
+    net = model()
+    gmf, mlp = net.history_vectors(np.array([0, 2]))
+    pooled_gmf, pooled_mlp = net._pool(torch.tensor([0]))
+    assert np.allclose(gmf, pooled_gmf[0].detach().numpy(), atol=1e-6)
+    assert np.allclose(mlp, pooled_mlp[0].detach().numpy(), atol=1e-6)
+
+
+def test_users_with_one_play_are_ranked_by_what_that_play_says() -> None:
+    """Two tastes; half the users have a single training play, which their training rows
+    leave out of their own history (it is the positive). At scoring time that one slot's
+    learned history vector must carry the taste."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(200):
+        group = np.arange(10) if user % 2 == 0 else np.arange(10, 20)
+        plays = 1 if user >= 100 else 6
+        rows += [(user, int(i)) for i in rng.choice(group, plays, replace=False)]
+    train = pd.DataFrame(rows, columns=["user_idx", "item_idx"])
+    train["weight"] = 1.0
+    config = TrainConfig(
+        gmf_dim=8,
+        mlp_dim=8,
+        layers=(16, 8),
+        batch_size=256,
+        epochs=15,
+        patience=0,
+        lr=0.01,
+        embedding_lr=0.1,
+        user_history=True,
+        history_lr=0.05,
+        num_threads=1,
+        seed=3,
+    )
+    result = train_model("neumf", train, None, config, n_users=200, n_items=20)
+    assert type(result.model) is NeuMF
+    with torch.no_grad():
+        scores = result.model.score_all(torch.arange(100, 200))  # the one-play users
+    played = torch.zeros(100, 20, dtype=torch.bool)
+    single = train[train.user_idx >= 100]
+    played[single.user_idx.to_numpy() - 100, single.item_idx.to_numpy()] = True
+    top = torch.where(played, -torch.inf, scores).argsort(1, descending=True)[:, :5]
+    own_group = (top < 10) == (torch.arange(100, 200) % 2 == 0)[:, None]
+    assert own_group.float().mean() >= 0.9

@@ -1,0 +1,222 @@
+"""NeuMF with a history-pooled player representation (SVD++ / FISM style).
+
+A slot player's training window is short: most players of a simulated lobby have two or three
+slots in it. A free vector per player fitted on two positives overfits them, while item-based
+models (EASE, item-kNN) describe a player by the slots they played and do better. This model
+keeps NeuMF's free player vector `p_u` and adds to it a pooled vector of the player's own
+slots, on both the GMF and the MLP side:
+
+    user_u = p_u + |H(u)|^-alpha · sum_{j in H(u)} y_j
+
+where `y_j` is a second item table (what playing slot j says about a player) and `H(u)` the
+player's training slots, capped at the `max_history` heaviest ones. While training, the positive
+being scored is left out of its own history (FISM's rule): otherwise the model learns that a
+slot predicts itself, which never happens at test time, where the held-out slot is new.
+
+For the rest of slotrec:
+
+- `bake()` folds the pooled vectors into plain NeuMF user tables, so bundles, the numpy scorer
+  in serving and the evaluation code see an ordinary `NeuMF` and nothing downstream changes.
+- `history_vectors(items, weights)` turns any list of slots into the pooled offsets with the
+  learned item tables. Serving does not use it yet (its fold-in of today's plays averages FAISS
+  slot vectors, `bentos.recommender.scoring`); carrying the history tables in the bundle would
+  let it fold fresh plays, and a brand-new player's first plays, into the model's own user
+  vector instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from training.models import NeuMF, _tower_all
+
+
+class UserHistory:
+    """Per-user training slots as CSR arrays (`indptr`, `items`), capped per user.
+
+    Attributes:
+        indptr: `[n_users + 1]` offsets into `items`.
+        items: Concatenated item indices, each user's sorted by descending weight.
+    """
+
+    def __init__(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        weights: np.ndarray,
+        n_users: int,
+        n_items: int,
+        max_history: int = 64,
+    ) -> None:
+        """Index training pairs; a user with more than `max_history` keeps the heaviest."""
+        users = np.asarray(users, np.int64)
+        items = np.asarray(items, np.int64)
+        order = np.lexsort((-np.asarray(weights, np.float64), users))
+        users, items = users[order], items[order]
+        starts = np.searchsorted(users, np.arange(n_users))
+        rank = np.arange(len(users)) - starts[users]  # position within the user's list
+        keep = rank < max_history
+        users, items = users[keep], items[keep]
+        self.n_users, self.n_items = n_users, n_items
+        counts = np.bincount(users, minlength=n_users)
+        self.indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
+        self.items = torch.from_numpy(items)
+
+    def gather(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`(flat_items, offsets, counts)` of the users' histories, for `F.embedding_bag`."""
+        starts = self.indptr[users]
+        counts = self.indptr[users + 1] - starts  # [n]
+        offsets = torch.cumsum(counts, 0) - counts  # [n] start of each bag in flat_items
+        total = int(counts.sum())
+        # flat position p of bag b reads items[starts[b] + (p - offsets[b])]
+        shift = torch.repeat_interleave(starts - offsets, counts, output_size=total)
+        flat = self.items[torch.arange(total) + shift]
+        return flat, offsets, counts
+
+
+class HistoryNeuMF(NeuMF):
+    """NeuMF whose user vectors add the pooled item vectors of the user's own slots."""
+
+    kind: ClassVar[str] = "neumf_history"
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        gmf_dim: int = 32,
+        mlp_dim: int = 32,
+        layers: tuple[int, ...] | list[int] = (64, 32, 16),
+        dropout: float = 0.0,
+        alpha: float = 0.5,
+        history_dropout: float = 0.0,
+    ) -> None:
+        """NeuMF plus the history tables (`alpha`: the pooling's length normalisation)."""
+        super().__init__(n_users, n_items, gmf_dim, mlp_dim, layers, dropout)
+        self.alpha, self.history_dropout = alpha, history_dropout
+        # dense parameters, updated by the trainer's Adam: a few hundred to a few thousand rows
+        self.gmf_hist = nn.Parameter(torch.randn(n_items, gmf_dim) * 0.01)
+        self.mlp_hist = nn.Parameter(torch.randn(n_items, mlp_dim) * 0.01)
+        self.history: UserHistory | None = None
+
+    def args(self) -> dict[str, Any]:
+        """Constructor arguments."""
+        return super().args() | {"alpha": self.alpha, "history_dropout": self.history_dropout}
+
+    def set_history(self, history: UserHistory) -> HistoryNeuMF:
+        """Attach the training histories the pooled vectors are built from."""
+        self.history = history
+        return self
+
+    def _pool(
+        self, users: torch.Tensor, exclude: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pooled GMF and MLP history vectors `[n, dim]`, optionally without item `exclude`.
+
+        While training, each history item is also dropped with probability `history_dropout`,
+        so the model cannot lean on any one slot of a player's short history.
+        """
+        assert self.history is not None, "call set_history() before training or scoring"
+        flat, offsets, counts = self.history.gather(users)
+        bag = torch.repeat_interleave(torch.arange(len(users)), counts, output_size=len(flat))
+        keep = torch.ones(len(flat))
+        if exclude is not None:
+            keep = (flat != exclude[bag]).to(torch.float32)
+        if self.training and self.history_dropout > 0:
+            keep = keep * (torch.rand(len(flat)) >= self.history_dropout)
+        kept = torch.zeros(len(users)).index_add_(0, bag, keep)  # [n] items pooled per user
+        gmf = F.embedding_bag(flat, self.gmf_hist, offsets, mode="sum", per_sample_weights=keep)
+        mlp = F.embedding_bag(flat, self.mlp_hist, offsets, mode="sum", per_sample_weights=keep)
+        scale = torch.where(kept > 0, kept.clamp(min=1.0).pow(-self.alpha), 0.0)[:, None]
+        return gmf * scale, mlp * scale
+
+    def with_history(
+        self, rows: list[torch.Tensor], users: torch.Tensor, items: torch.Tensor
+    ) -> list[torch.Tensor]:
+        """Training rows with the pooled history added to both user sides.
+
+        `rows` are the gathered `[gmf_user, gmf_item, mlp_user, mlp_item]` rows (user rows
+        `[n, 1, dim]`), `items` the batch's `[n, width]` items with the positive in column 0.
+        Column 0 pools the history without its own item; the negatives pool all of it.
+        """
+        gmf_user, gmf_item, mlp_user, mlp_item = rows
+        n, width = items.shape
+        full_gmf, full_mlp = self._pool(users)
+        excl_gmf, excl_mlp = self._pool(users, exclude=items[:, 0])
+
+        def per_column(excluded: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+            rest = full[:, None, :].expand(n, width - 1, full.shape[1])
+            return torch.cat([excluded[:, None, :], rest], 1)  # [n, width, dim]
+
+        return [
+            gmf_user + per_column(excl_gmf, full_gmf),
+            gmf_item,
+            mlp_user + per_column(excl_mlp, full_mlp),
+            mlp_item,
+        ]
+
+    def _effective(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        gmf, mlp = self._pool(users)
+        return self.gmf_user(users) + gmf, self.mlp_user(users) + mlp
+
+    def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
+        """Logits `[batch]` for pairs, with every user's full history pooled in."""
+        gmf_user, mlp_user = self._effective(user_idx)
+        return self.forward_embedded(
+            [gmf_user, self.gmf_item(item_idx), mlp_user, self.mlp_item(item_idx)]
+        )
+
+    def score_all(self, user_idx: torch.Tensor) -> torch.Tensor:
+        """Logits `[batch, n_items]` (the baked model's, computed without baking)."""
+        users = torch.as_tensor(user_idx, dtype=torch.long)
+        gmf_user, mlp_user = self._effective(users)
+        weight = self.out.weight[0]
+        gmf = (gmf_user * weight[: self.gmf_dim]) @ self.gmf_item.weight.T
+        top = _tower_all(self.tower, mlp_user, self.mlp_item.weight)
+        return gmf + top @ weight[self.gmf_dim :] + self.out.bias
+
+    def user_embeddings(self, user_idx: torch.Tensor | None = None) -> torch.Tensor:
+        """GMF query vectors of the effective (history-pooled) users."""
+        users = torch.arange(self.n_users) if user_idx is None else user_idx
+        gmf_user, _ = self._effective(users)
+        return gmf_user * self.out.weight[0, : self.gmf_dim]
+
+    def history_vectors(
+        self, items: np.ndarray, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Pooled GMF and MLP offsets `[gmf_dim]`, `[mlp_dim]` of any list of slots."""
+        index = torch.as_tensor(np.asarray(items, np.int64))
+        if len(index) == 0:
+            return np.zeros(self.gmf_dim, np.float32), np.zeros(self.mlp_dim, np.float32)
+        w = torch.ones(len(index)) if weights is None else torch.as_tensor(weights).float()
+        scale = float(len(index)) ** -self.alpha / float(w.mean())
+        with torch.no_grad():
+            gmf = (w @ self.gmf_hist[index]) * scale
+            mlp = (w @ self.mlp_hist[index]) * scale
+        return gmf.numpy(), mlp.numpy()
+
+    @torch.no_grad()
+    def bake(self) -> NeuMF:
+        """A plain NeuMF whose user tables hold the effective (history-pooled) user vectors."""
+        plain = NeuMF(
+            self.n_users,
+            self.n_items,
+            self.gmf_dim,
+            self.mlp_dim,
+            self.layers,
+            self.dropout,
+        )
+        state = {k: v for k, v in self.state_dict().items() if k not in ("gmf_hist", "mlp_hist")}
+        plain.load_state_dict(state)
+        chunk = 65_536
+        for start in range(0, self.n_users, chunk):
+            users = torch.arange(start, min(start + chunk, self.n_users))
+            gmf, mlp = self._effective(users)
+            plain.gmf_user.weight[users] = gmf
+            plain.mlp_user.weight[users] = mlp
+        plain.eval()
+        return plain
