@@ -332,6 +332,36 @@ def rollback(data_dir: DataDirOption = None) -> None:
     console.print(f"rolled back from {current} to [green]{restored}[/green]")
 
 
+restrictions_app = typer.Typer(help="Self-excluded and cooling-off players (responsible play).")
+app.add_typer(restrictions_app, name="restrictions")
+
+
+@restrictions_app.command("load")
+def restrictions_load(
+    file: Annotated[
+        Path | None,
+        typer.Argument(
+            help="CSV or parquet list (default: <data>/raw/restrictions/restrictions.csv)."
+        ),
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Load the operator's list into the serving registry: in force on the next request."""
+    from bentos.restrictions import RestrictionFileError, RestrictionRegistry, read_restriction_file
+
+    layout = _settings(data_dir).layout
+    path = file or layout.restrictions_path
+    try:
+        rows = read_restriction_file(path)
+    except RestrictionFileError as exc:
+        raise _fail(str(exc)) from exc
+    counts = RestrictionRegistry(layout.restrictions_registry_path).replace_source("file", rows)
+    console.print(
+        f"{counts['loaded']} restriction(s) loaded from {path} "
+        f"({counts['in_force']} in force now); {counts['lifted']} player(s) no longer listed"
+    )
+
+
 @app.command()
 def serve(
     data_dir: DataDirOption = None,

@@ -53,6 +53,11 @@ class DataLayout:
     def onboarding_path(self) -> Path:
         return self.raw_dir / "onboarding" / "onboarding.parquet"
 
+    @property
+    def restrictions_path(self) -> Path:
+        """The operator's self-exclusion / cooling-off list (`slotrec restrictions load`)."""
+        return self.raw_dir / "restrictions" / "restrictions.csv"
+
     # the simulator's hidden ground truth: never read by the pipeline, only by evaluation
     @property
     def truth_dir(self) -> Path:
@@ -87,6 +92,11 @@ class DataLayout:
     @property
     def promoted_path(self) -> Path:
         return self.root / "models" / "promoted.json"
+
+    # shared by every service worker on the host (SQLite, WAL)
+    @property
+    def restrictions_registry_path(self) -> Path:
+        return self.root / "serving" / "restrictions.sqlite"
 
     # per-run reports
     @property
