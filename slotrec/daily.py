@@ -2,7 +2,7 @@
 
 check raw files → dbt build (atomic warehouse swap) → export feature tables → Feast apply +
 materialize → train → evaluate → gate → promote → tell the service to reload → monitoring →
-run report. Each step is timed, logged and recorded in the run history; a failure stops the
+daily report page → run report. Each step is timed, logged and recorded in the run history; a failure stops the
 run, records which step failed and why in the report, and leaves everything the previous run
 produced in place (the warehouse, the online store, the promoted bundle).
 """
@@ -312,6 +312,7 @@ def run_daily(
             raise fail("monitor", exc) from exc
         report.alerts.extend(report.monitoring.get("alerts", []))
         report.warnings.extend(report.monitoring.get("warnings", []))
+        write_daily_report(settings, as_of, report, steps, history)
 
     report.finish("ok")
     path = report.write(run_dir)
@@ -326,6 +327,36 @@ def run_monitoring(
     from monitoring.daily import monitor_day
 
     return monitor_day(settings, as_of, training, history)
+
+
+def write_daily_report(
+    settings: Settings, as_of: date, report: RunReport, steps: _Steps, history: RunHistory
+) -> Path | None:
+    """The `report` step: the day's HTML page for people (`monitoring.daily_report`).
+
+    Never fails the run: everything before it is done, and a page is a convenience. A failure
+    is logged, recorded as the step's failed attempt in the run history and added to the run
+    report's warnings. Returns the page's path, or None when it failed.
+    """
+    from monitoring.daily_report import build_daily_report
+
+    reports = settings.layout.reports_dir(as_of)
+    try:
+        result = steps.run(
+            "report",
+            "daily report",
+            lambda: {"daily_report": str(build_daily_report(settings, as_of, history))},
+            lambda: [_tree_state(reports, "*.json"), file_state([history.path])],
+            lambda: [file_state([reports / "daily_report.html"])],
+        )
+    except Exception as exc:  # the page must not cost the run what it already did
+        log.warning("daily report failed: %s", exc, exc_info=True)
+        report.warnings.append(f"daily report not written: {type(exc).__name__}: {exc}")
+        return None
+    path = Path(result["daily_report"])
+    report.monitoring["daily_report"] = str(path)
+    log.info("daily report: %s", path)
+    return path
 
 
 # --- hook: tell the running service to reload --------------------------------------------------

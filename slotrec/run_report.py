@@ -216,3 +216,5 @@ def _print_monitoring(monitoring: dict[str, Any], console: Console) -> None:
         )
     if monitoring.get("reports_dir"):
         console.print(f"monitoring reports: {monitoring['reports_dir']}")
+    if monitoring.get("daily_report"):
+        console.print(f"daily report: {monitoring['daily_report']}")

@@ -1,0 +1,107 @@
+"""The A/B readout of the running experiment, from the warehouse's clean events up to a day.
+
+The served events carry the recommendation's `request_id` but not the variant: the variant is
+a deterministic hash of the player (`bentos.experiments.assign`), so it is recomputed here from
+the configured experiments file. The frames `monitoring.ab_readout` expects:
+
+- impressions: clean `impression` events with a `request_id` (one exposure per request);
+- clicks: clean `click` events with a `request_id`;
+- plays: clean play events (`session_start`, `heartbeat`, `session_end`) with a `request_id`,
+  one row per request, slot and session, `minutes` = played seconds / 60, with the slot's
+  volatility for the guardrail.
+
+Every day up to `as_of` the warehouse holds counts: the sequential (mSPRT) test stays valid
+however often it is read, so the daily readout is cumulative.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from monitoring.ab_readout import ReadoutError, ab_readout, dashboard_values, write_readout
+from slotrec.settings import Settings
+
+_EVENTS = """
+    select request_id, user_id, slot_id, session_id, event_type, occurred_at,
+           coalesce(duration_seconds, 0) as duration_seconds
+    from int_events_checked
+    where reject_reason is null and request_id is not null and delivered_on <= ?
+"""
+
+
+def experiment_frames(
+    warehouse: Path, as_of: date
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Impressions, clicks and attributed plays (without the variant) up to `as_of`."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        events = con.execute(_EVENTS, [as_of]).df()
+        volatility = con.execute("select slot_id, volatility from slots").df()
+    impressions = events.loc[events["event_type"] == "impression", ["request_id", "user_id"]]
+    clicks = events.loc[events["event_type"] == "click", ["request_id", "slot_id", "occurred_at"]]
+    play_rows = events[events["event_type"].isin(["session_start", "heartbeat", "session_end"])]
+    plays = (
+        play_rows.groupby(["request_id", "user_id", "slot_id", "session_id"], dropna=False)
+        .agg(minutes=("duration_seconds", "sum"), occurred_at=("occurred_at", "min"))
+        .reset_index()
+    )
+    plays["minutes"] = plays["minutes"] / 60.0
+    plays = plays.merge(volatility, on="slot_id", how="left")
+    return impressions.drop_duplicates().reset_index(drop=True), clicks, plays
+
+
+def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str, Any]:
+    """Read out the running experiment up to `as_of`; writes `ab_readout.{json,html}`.
+
+    Returns:
+        `{"status": "no_experiment" | "no_data" | "not_readable", "note"}` when there is
+        nothing to read out, else `{"status": "ok", "experiment", "control", "verdict",
+        "winner", "exposures" (by variant), "primary_metric", "estimates", "comparisons",
+        "guardrails", "dashboard_values", "files"}`.
+    """
+    from bentos.experiments import Strategy, assign, load_experiments
+
+    experiments = load_experiments(settings)
+    if not experiments:
+        return {"status": "no_experiment", "note": "no experiment is enabled"}
+    experiment = experiments[0]
+    if not settings.layout.warehouse_path.exists():
+        return {"status": "no_data", "note": "no warehouse yet: no experiment data"}
+    impressions, clicks, plays = experiment_frames(settings.layout.warehouse_path, as_of)
+    if impressions.empty:
+        return {
+            "status": "no_data",
+            "experiment": experiment.name,
+            "note": "no experiment data: no served lists (impressions with a request_id) yet",
+        }
+    base = Strategy.from_settings(settings)
+    variants = {u: assign(experiments, u, base)[1] for u in impressions["user_id"].unique()}
+    impressions = impressions.assign(variant=impressions["user_id"].map(variants))
+    control = experiment.variants[0].name
+    try:
+        readout = ab_readout(
+            impressions, clicks, plays, experiment=experiment.name, control=control
+        )
+    except ReadoutError as exc:
+        return {"status": "not_readable", "experiment": experiment.name, "note": str(exc)}
+    files = write_readout(readout, folder)
+    payload = readout.to_dict()
+    primary = readout.primary_metric
+    return {
+        "status": "ok",
+        "experiment": readout.experiment,
+        "control": readout.control,
+        "primary_metric": primary,
+        "verdict": readout.verdict,
+        "winner": readout.winner,
+        "exposures": {v: e[primary].exposures for v, e in readout.estimates.items()},
+        "estimates": payload["estimates"],
+        "comparisons": payload["comparisons"],
+        "guardrails": payload["guardrails"],
+        "dashboard_values": dashboard_values(readout),
+        "files": files,
+    }
