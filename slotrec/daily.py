@@ -2,9 +2,10 @@
 
 check raw files → dbt build (atomic warehouse swap) → export feature tables → Feast apply +
 materialize → train → evaluate → gate → promote → tell the service to reload → monitoring →
-daily report page → run report. Each step is timed, logged and recorded in the run history; a failure stops the
-run, records which step failed and why in the report, and leaves everything the previous run
-produced in place (the warehouse, the online store, the promoted bundle).
+daily report page → run report. Each step is timed, logged and recorded in the run history; a
+failure stops the run (except in the daily report page, which only warns), records which step
+failed and why in the report, and leaves everything the previous run produced in place (the
+warehouse, the online store, the promoted bundle).
 """
 
 from __future__ import annotations
