@@ -238,6 +238,20 @@ def check(as_of: AsOfOption, data_dir: DataDirOption = None) -> None:
 
 
 @app.command()
+def report(as_of: AsOfOption, data_dir: DataDirOption = None) -> None:
+    """(Re)build the day's HTML report (data, model, drift, A/B, new games, service health)."""
+    from monitoring.daily_report import build_daily_report
+
+    settings = _settings(data_dir)
+    day = _parse_day(as_of, "--as-of")
+    layout = settings.layout
+    if not layout.run_dir(day).exists() and not layout.reports_dir(day).exists():
+        raise _fail(f"no daily run for {day} under {layout.root}: run `slotrec daily` first", 2)
+    path = build_daily_report(settings, day)
+    Console().print(f"daily report: {path}", soft_wrap=True)
+
+
+@app.command()
 def dashboard(
     data_dir: DataDirOption = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
