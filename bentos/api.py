@@ -6,11 +6,13 @@ breaks a rule is answered 422 with the field and the rule (see `bentos.guard`).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from bentos.realtime.events import Identifier, PlayEvent
+from bentos.restrictions import MAX_REASON_CHARS, Kind
 from slotrec import schema
 
 Reason = Literal[
@@ -124,6 +126,11 @@ class RecommendResponse(_Schema):
     suggestion: Suggestion | None = Field(
         default=None, description="The latest kept next-slot suggestion for this player."
     )
+    restricted: bool = Field(
+        default=False,
+        description="True when the player is self-excluded or cooling off: `items` is empty, "
+        "on purpose (responsible play), and no suggestion is shown.",
+    )
 
 
 class SimilarRequest(_Strict):
@@ -143,6 +150,10 @@ class SimilarResponse(_Schema):
     items: list[RecommendedSlot]
     model_version: str | None
     personalised: bool
+    restricted: bool = Field(
+        default=False,
+        description="True when `user_id` is self-excluded or cooling off: `items` is empty.",
+    )
 
 
 class EventsRequest(_Strict):
@@ -159,6 +170,11 @@ class EventsResponse(_Schema):
     degraded: bool = Field(
         default=False,
         description="The online store was down: events were kept in the raw files only.",
+    )
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Players who crossed the threshold but are self-excluded or cooling off: "
+        "their plays were recorded, no suggestion was made.",
     )
 
 
@@ -191,6 +207,11 @@ class OnboardResponse(_Schema):
     saved: bool
     ignored_providers: list[str] = Field(
         default_factory=list, description="Providers the catalogue does not know."
+    )
+    restricted: bool = Field(
+        default=False,
+        description="The answers were saved, but the player is self-excluded or cooling off: "
+        "they get no recommendations while that lasts.",
     )
 
 
@@ -238,3 +259,80 @@ class ReloadResponse(_Schema):
     previous_version: str | None
     model_version: str | None
     changed: bool
+
+
+class RestrictionChange(_Strict):
+    """Set or lift one player's self-exclusion or cooling-off (admin).
+
+    Takes effect on the next request, in every worker. `remove` lifts only what this endpoint
+    set: a restriction from the operator's list file stays until the file says otherwise.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "user_id": "u0000042",
+                    "action": "set",
+                    "kind": "cooling_off",
+                    "until_at": "2026-12-31T00:00:00Z",
+                    "reason": "player asked for a 24 h break",
+                }
+            ]
+        }
+    )
+
+    user_id: Identifier = Field(description="The player's external id.")
+    action: Literal["set", "remove"] = Field(
+        default="set", description="`set` adds or replaces; `remove` lifts it."
+    )
+    kind: Kind | None = Field(
+        default=None,
+        validate_default=True,
+        description="self_exclusion | cooling_off (required to set).",
+    )
+    until_at: datetime | None = Field(
+        default=None,
+        validate_default=True,
+        description="When it ends (UTC, ISO 8601; required for cooling_off, must lie in the "
+        "future). Unset self-exclusion: until lifted.",
+    )
+    reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind_to_set(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and info.data.get("action") == "set":
+            raise ValueError("kind is required to set a restriction")
+        return value
+
+    @field_validator("until_at")
+    @classmethod
+    def _until_in_the_future(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if info.data.get("action") != "set":
+            return value
+        if value is None:
+            if info.data.get("kind") == "cooling_off":
+                raise ValueError("a cooling_off needs until_at (when it ends)")
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value <= datetime.now(UTC):
+            raise ValueError("lies in the past: the restriction would never be in force")
+        return value
+
+
+class RestrictionEntry(_Schema):
+    kind: Kind
+    until_at: str | None = Field(description="When it ends (UTC); null: until lifted.")
+    source: Literal["file", "admin"] = Field(description="The operator's list file or this API.")
+    in_force: bool
+    reason: str | None = None
+
+
+class RestrictionStatus(_Schema):
+    """A player's restrictions after the change."""
+
+    user_id: str
+    changed: bool = Field(description="False when `remove` found nothing to lift.")
+    restricted: bool = Field(description="Whether the player gets no recommendations now.")
+    restrictions: list[RestrictionEntry]

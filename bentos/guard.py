@@ -3,8 +3,9 @@
 One ASGI middleware in front of the BentoML app:
 
 - a body larger than `max_request_bytes` is refused with 413 before the service sees it;
-- the admin endpoints need `Authorization: Bearer <SLOTREC_ADMIN_TOKEN>`: 401 without it,
-  403 with a wrong one (compared in constant time), 403 when no token is configured;
+- the admin endpoints (`slots`, `restrictions`, `reload`) need
+  `Authorization: Bearer <SLOTREC_ADMIN_TOKEN>`: 401 without it, 403 with a wrong one
+  (compared in constant time), 403 when no token is configured;
 - BentoML answers a body that fails the pydantic schema with 400 and pydantic's error list;
   this turns it into 422 with `{"error", "detail": [{"field", "rule", "message"}]}`, and
   unwraps BentoML's other 4xx bodies into one JSON object.
@@ -25,7 +26,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ADMIN_PATHS = frozenset({"/slots", "/reload"})
+ADMIN_PATHS = frozenset({"/slots", "/restrictions", "/reload"})
 
 
 async def _send_json(send: Send, status: int, payload: dict[str, Any]) -> None:

@@ -10,7 +10,8 @@ from prometheus_client import Counter, Histogram
 
 REQUESTS = Counter(
     name="slotrec_requests_total",
-    documentation="Requests by endpoint and outcome (ok, fallback, degraded, client_error).",
+    documentation="Requests by endpoint and outcome (ok, fallback, degraded, restricted, "
+    "client_error).",
     labelnames=["endpoint", "outcome"],
 )
 FALLBACKS = Counter(
@@ -32,4 +33,11 @@ EXPLORATION = Counter(
     name="slotrec_exploration_items_total",
     documentation="Exploration items served, by kind (new_game, exploration).",
     labelnames=["kind"],
+)
+GUARDRAILS = Counter(
+    name="slotrec_guardrail_total",
+    documentation="Responsible-play guardrail activations, by guardrail (restricted: a "
+    "self-excluded or cooling-off player got nothing; restriction_check_failed: the registry "
+    "could not be read, so nothing was recommended) and endpoint.",
+    labelnames=["guardrail", "endpoint"],
 )

@@ -2,15 +2,18 @@
 
 `bentoml serve bentos.service:SlotrecService` (or `slotrec serve`) starts it. Endpoints (all
 POST, JSON; the OpenAPI page at `/` documents them): `recommend`, `similar`, `events`, `onboard`,
-`slots` and `reload` (admin), `noop` (the benchmark's ceiling), plus BentoML's `/livez`,
-`/readyz` and `/metrics`.
+`slots`, `restrictions` and `reload` (admin), `noop` (the benchmark's ceiling), plus BentoML's
+`/livez`, `/readyz` and `/metrics`.
 
 State: the bundle and the catalogue live in one immutable `Snapshot` per worker, swapped whole
 on reload; everything that must be shared between workers lives outside the process: players'
 live state in the Feast online store (`bentos.realtime`), new games and reload requests in
-`serving/new_games.sqlite`. The bundle is not referenced at class level (as a built Bento would
-carry it) on purpose: which bundle serves is decided at run time by `models/promoted.json`, so a
-promotion or rollback needs a reload, not a rebuild.
+`serving/new_games.sqlite`, self-excluded and cooling-off players in `serving/restrictions.sqlite`
+(read on every request, so a restriction holds from the next request on, in every worker: a
+restricted player gets empty lists, `restricted: true`, and no suggestion, exploration or
+new-game exposure; see `bentos.restrictions`). The bundle is not referenced at class level (as a
+built Bento would carry it) on purpose: which bundle serves is decided at run time by
+`models/promoted.json`, so a promotion or rollback needs a reload, not a rebuild.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from bentos.realtime.store import LiveStateStore, LiveStateUnavailable
 from bentos.recommender import ranker
 from bentos.recommender.exploration import in_exploration_segment
 from bentos.recommender.fallback import popular_fallback
+from bentos.restrictions import Restriction, RestrictionRegistry
 from bentos.snapshot import BundleUnavailable, Snapshot, load_snapshot, promoted_tag
 from slotrec.settings import Settings, get_settings
 from training.model_store import use_model_store
@@ -46,7 +50,7 @@ from training.model_store import use_model_store
 log = logging.getLogger(__name__)
 
 API_PATHS = frozenset(
-    {"/recommend", "/similar", "/events", "/onboard", "/slots", "/reload", "/noop"}
+    {"/recommend", "/similar", "/events", "/onboard", "/slots", "/restrictions", "/reload", "/noop"}
 )
 SUGGESTION_K = 3
 
@@ -96,6 +100,9 @@ class SlotrecService:
         self.experiments = load_experiments(self.settings)
         self.base_strategy = Strategy.from_settings(self.settings)
         self.registry = NewGameRegistry(self.settings.layout.root / "serving" / "new_games.sqlite")
+        self.restriction_registry = RestrictionRegistry(
+            self.settings.layout.restrictions_registry_path
+        )
         self._reload_lock = threading.Lock()
         self._poll_lock = threading.Lock()
         self._next_poll = 0.0
@@ -182,6 +189,24 @@ class SlotrecService:
     def _live_state(self, user_id: str) -> UserLiveState:
         return self.store.state(user_id)
 
+    def _restricted(self, user_id: str, endpoint: str) -> bool:
+        """Whether a player must get nothing now (counted as a guardrail when so).
+
+        Read per request, so a restriction set by any worker holds from the next request on.
+        If the registry cannot be read the answer is True: showing no slots to everyone for a
+        moment is the lesser harm than showing slots to a self-excluded player.
+        """
+        try:
+            restriction: Restriction | None = self.restriction_registry.active(user_id)
+        except Exception:
+            log.exception("the restriction registry could not be read: recommending nothing")
+            metrics.GUARDRAILS.labels(guardrail="restriction_check_failed", endpoint=endpoint).inc()
+            return True
+        if restriction is None:
+            return False
+        metrics.GUARDRAILS.labels(guardrail="restricted", endpoint=endpoint).inc()
+        return True
+
     # --- lifecycle hooks BentoML calls ---------------------------------------------------
 
     def __is_ready__(self) -> bool:
@@ -203,6 +228,22 @@ class SlotrecService:
             experiment, variant, strategy = assign(
                 self.experiments, request.user_id, self.base_strategy
             )
+            if self._restricted(request.user_id, "recommend"):
+                # before the bundle, the store and the ranker: nothing can leak past it, and
+                # nothing is shown, so no impression is logged
+                metrics.REQUESTS.labels(endpoint="recommend", outcome="restricted").inc()
+                snapshot = self.snapshot
+                return api.RecommendResponse(
+                    user_id=request.user_id,
+                    items=[],
+                    request_id=request_id,
+                    model_version=snapshot.version if snapshot else None,
+                    experiment=experiment,
+                    variant=variant,
+                    fallback=False,
+                    cold_start=False,
+                    restricted=True,
+                )
             live: UserLiveState | None = None
             cause: str | None = None
             try:
@@ -336,6 +377,15 @@ class SlotrecService:
         with _timed("similar"):
             self._poll()
             snapshot = self.snapshot
+            if request.user_id is not None and self._restricted(request.user_id, "similar"):
+                metrics.REQUESTS.labels(endpoint="similar", outcome="restricted").inc()
+                return api.SimilarResponse(
+                    slot_id=request.slot_id,
+                    items=[],
+                    model_version=snapshot.version if snapshot else None,
+                    personalised=True,
+                    restricted=True,
+                )
             if snapshot is None:
                 raise bentoml.exceptions.ServiceUnavailable(
                     f"no bundle is loaded: {self.bundle_error}"
@@ -388,9 +438,20 @@ class SlotrecService:
                 log.warning("events kept in the raw files only: %s", exc)
                 metrics.REQUESTS.labels(endpoint="events", outcome="degraded").inc()
                 return api.EventsResponse(accepted=len(request.events), degraded=True)
-            suggestions = [s for c in crossings if (s := self._suggest(c)) is not None]
+            # plays of a restricted player are recorded (the raw log stays complete), but
+            # the threshold makes no suggestion for them
+            withheld = sorted(
+                {c.user_id for c in crossings if self._restricted(c.user_id, "events")}
+            )
+            suggestions = [
+                s
+                for c in crossings
+                if c.user_id not in withheld and (s := self._suggest(c)) is not None
+            ]
             metrics.REQUESTS.labels(endpoint="events", outcome="ok").inc()
-            return api.EventsResponse(accepted=len(request.events), suggestions=suggestions)
+            return api.EventsResponse(
+                accepted=len(request.events), suggestions=suggestions, withheld=withheld
+            )
 
     def _suggest(self, crossing: ThresholdCrossing) -> api.Suggestion | None:
         """A next-slot suggestion for the moment a player crossed the threshold, kept for later."""
@@ -450,7 +511,10 @@ class SlotrecService:
                 ) from exc
             metrics.REQUESTS.labels(endpoint="onboard", outcome="ok").inc()
             return api.OnboardResponse(
-                user_id=request.user_id, saved=True, ignored_providers=ignored
+                user_id=request.user_id,
+                saved=True,
+                ignored_providers=ignored,
+                restricted=self._restricted(request.user_id, "onboard"),
             )
 
     @bentoml.api
@@ -467,6 +531,37 @@ class SlotrecService:
                 status=status,
                 in_index=in_index,
                 exploration=registration.slot_id in self._pools.exploring,
+            )
+
+    @bentoml.api
+    def restrictions(self, change: api.RestrictionChange, /) -> api.RestrictionStatus:
+        """Set or lift a player's self-exclusion or cooling-off (admin): in force at once."""
+        with _timed("restrictions"):
+            if change.action == "set":
+                assert change.kind is not None  # the request model requires it to set
+                self.restriction_registry.set(
+                    change.user_id, change.kind, change.until_at, "admin", change.reason
+                )
+                changed = True
+            else:
+                changed = self.restriction_registry.remove(change.user_id, "admin")
+            now = datetime.now(UTC)
+            rows = self.restriction_registry.of(change.user_id)
+            metrics.REQUESTS.labels(endpoint="restrictions", outcome="ok").inc()
+            return api.RestrictionStatus(
+                user_id=change.user_id,
+                changed=changed,
+                restricted=any(r.in_force(now) for r in rows),
+                restrictions=[
+                    api.RestrictionEntry(
+                        kind=r.kind,
+                        until_at=r.until_at.isoformat() if r.until_at else None,
+                        source=r.source,
+                        in_force=r.in_force(now),
+                        reason=r.reason,
+                    )
+                    for r in rows
+                ],
             )
 
     @bentoml.api

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import bentoml
 import pytest
+from prometheus_client import REGISTRY
 
 from bentos import api
 from bentos.experiments import Experiment, Strategy, assign, bucket
@@ -271,3 +275,143 @@ def test_experiment_assignment_is_deterministic_and_follows_the_weights():
     assert {s.recent_weight for _, v, s in arms if v == "b"} == {0.9}
     assert bucket("exp", "user-1") == bucket("exp", "user-1") != bucket("other", "user-1")
     assert assign([], "anyone", strategy) == (None, "default", strategy)
+
+
+# --- responsible play: self-excluded and cooling-off players (bentos.restrictions) -------------
+
+
+def _guardrail(endpoint: str, guardrail: str = "restricted") -> float:
+    labels = {"guardrail": guardrail, "endpoint": endpoint}
+    return REGISTRY.get_sample_value("slotrec_guardrail_total", labels) or 0.0
+
+
+def _restrict(svc: SlotrecService, user_id: str, **fields: object) -> api.RestrictionStatus:
+    return svc.restrictions(api.RestrictionChange.model_validate({"user_id": user_id, **fields}))
+
+
+def test_a_self_excluded_player_gets_nothing_from_any_endpoint_at_once(service):
+    other_worker = SlotrecService.inner(service.settings)  # a second worker, same data dir
+    try:
+        # before: a normal list, and a kept suggestion from crossing the play threshold
+        crossed = _events(service, play_events("u0030", "s018", THRESHOLD_SECONDS + 1, "ses-a"))
+        assert len(crossed.suggestions) == 1
+        before = _recommend(other_worker, user_id="u0030", k=5)
+        assert len(before.items) == 5 and not before.restricted and before.suggestion is not None
+
+        status = _restrict(service, "u0030", kind="self_exclusion", reason="asked in chat")
+        assert status.restricted and status.changed
+        assert [(r.kind, r.source, r.in_force) for r in status.restrictions] == [
+            ("self_exclusion", "admin", True)
+        ]
+
+        rows: list[dict] = []
+        other_worker.store.sink.add = rows.extend  # what reaches the raw files
+        counted = _guardrail("recommend")
+        # the very next request, in the other worker
+        after = _recommend(other_worker, user_id="u0030", k=5)
+        assert after.restricted and after.items == [] and after.suggestion is None
+        assert not after.fallback and after.model_version == before.model_version
+        assert rows == []  # nothing shown, so no impression logged
+        assert _guardrail("recommend") == counted + 1
+
+        similar = other_worker.similar(api.SimilarRequest(slot_id="s013", k=3, user_id="u0030"))
+        assert similar.restricted and similar.items == []
+        anonymous = other_worker.similar(api.SimilarRequest(slot_id="s013", k=3))
+        assert not anonymous.restricted and len(anonymous.items) == 3
+
+        # plays are still recorded (raw files and live state), but no suggestion is made
+        events = play_events("u0030", "s030", THRESHOLD_SECONDS + 1, "ses-b")
+        played = _events(other_worker, events)
+        assert played.accepted == 2 and played.suggestions == [] and played.withheld == ["u0030"]
+        assert {r["event_id"] for r in rows} == {"ses-b-start", "ses-b-hb"}
+        assert "s030" in other_worker.store.state("u0030").played_slots
+
+        onboarded = other_worker.onboard(api.OnboardRequest(user_id="u0030", themes=["egypt"]))
+        assert onboarded.saved and onboarded.restricted
+        assert _recommend(other_worker, user_id="u0030", k=5).items == []
+
+        # lifting it restores recommendations at once
+        lifted = _restrict(service, "u0030", action="remove")
+        assert lifted.changed and not lifted.restricted and lifted.restrictions == []
+        restored = _recommend(other_worker, user_id="u0030", k=5)
+        assert len(restored.items) == 5 and not restored.restricted
+        assert {"s018", "s030"}.isdisjoint(i.slot_id for i in restored.items)
+        assert not _restrict(service, "u0030", action="remove").changed
+    finally:
+        other_worker.store.close()
+
+
+def test_cooling_off_ends_by_itself(service):
+    ends = datetime.now(UTC) + timedelta(hours=24)
+    status = _restrict(service, "u0002", kind="cooling_off", until_at=ends.isoformat())
+    assert status.restricted
+    assert status.restrictions[0].until_at == ends.isoformat()
+    assert _recommend(service, user_id="u0002", k=3).restricted
+    # an ended cooling-off (written as the operator's file would) no longer restricts
+    service.restriction_registry.set(
+        "u0002", "cooling_off", datetime.now(UTC) - timedelta(seconds=1)
+    )
+    response = _recommend(service, user_id="u0002", k=3)
+    assert not response.restricted and len(response.items) == 3
+
+
+def test_a_restricted_player_gets_no_exploration_or_new_game_exposure(tmp_path):
+    settings = serving_settings(tmp_path, exploration_user_share=1.0, exploration_share=0.2)
+    svc = SlotrecService.inner(settings)
+    try:
+        svc.slots(
+            api.SlotRegistration(
+                slot_id="s902",
+                name="Reel Catch",
+                provider="Alpha",
+                theme="fishing",
+                volatility="high",
+                rtp=0.96,
+                max_win_multiplier=5000,
+                jurisdictions=["GB", "SE"],
+            )
+        )
+        ranked = svc._ranked
+        calls: list[str] = []
+
+        def spy(*args: Any, **kwargs: Any) -> api.RecommendResponse:
+            calls.append(args[1].user_id)  # a restricted request must never reach the ranker
+            return ranked(*args, **kwargs)
+
+        svc._ranked = spy
+        svc.restriction_registry.set("u0005", "self_exclusion", None, source="file")
+        blocked = _recommend(svc, user_id="u0005", k=10)  # a fishing fan, in exploration
+        assert blocked.items == [] and blocked.restricted and calls == []
+        assert svc.registry.exposure()["s902"] == (0, 0)
+        shown = _recommend(svc, user_id="u0017", k=10)  # another fishing fan, not restricted
+        assert "new_game" in {i.reason for i in shown.items} and calls == ["u0017"]
+        assert svc.registry.exposure()["s902"] == (1, 0)
+    finally:
+        svc.store.close()
+
+
+def test_a_restricted_player_gets_nothing_from_the_fallback_either(tmp_path):
+    settings = serving_settings(tmp_path)
+    PromotionRegistry(settings.layout.promoted_path).promote("slotrec-ncf:doesnotexist")
+    svc = SlotrecService.inner(settings)
+    try:
+        _restrict(svc, "u0001", kind="self_exclusion")
+        response = _recommend(svc, user_id="u0001", k=5)
+        assert response.restricted and response.items == [] and response.model_version is None
+        other = _recommend(svc, user_id="u0004", k=5)
+        assert other.fallback and len(other.items) == 5
+        similar = svc.similar(api.SimilarRequest(slot_id="s013", user_id="u0001"))
+        assert similar.restricted and similar.items == []
+    finally:
+        svc.store.close()
+
+
+def test_an_unreadable_registry_recommends_nothing(service, monkeypatch):
+    def broken(user_id: str) -> None:
+        raise sqlite3.OperationalError("database disk image is malformed")
+
+    monkeypatch.setattr(service.restriction_registry, "active", broken)
+    failed = _guardrail("recommend", "restriction_check_failed")
+    response = _recommend(service, user_id="u0001", k=5)
+    assert response.items == [] and response.restricted
+    assert _guardrail("recommend", "restriction_check_failed") == failed + 1

@@ -145,3 +145,93 @@ def test_probes_metrics_and_openapi(client):
     example = spec["components"]["schemas"]["RecommendRequestIODescriptor"]["example"]
     assert example["user_id"] == "u0000042"
     assert client.post("/noop", json={}).json() == {"ok": True}
+
+
+# --- responsible play: the `restrictions` admin endpoint and its effect -----------------------
+
+
+def test_a_self_excluded_player_gets_nothing_over_http_right_after_being_added(client):
+    player = "u0019"
+    before = client.post("/recommend", json={"user_id": player, "k": 4}).json()
+    assert len(before["items"]) == 4 and before["restricted"] is False
+
+    added = client.post(
+        "/restrictions", json={"user_id": player, "kind": "self_exclusion"}, headers=ADMIN
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["restricted"] is True
+    assert added.json()["restrictions"][0]["source"] == "admin"
+
+    after = client.post("/recommend", json={"user_id": player, "k": 4}).json()
+    assert after["items"] == [] and after["restricted"] is True and after["suggestion"] is None
+    similar = client.post("/similar", json={"slot_id": "s013", "user_id": player}).json()
+    assert similar["items"] == [] and similar["restricted"] is True
+    events = play_events(player, "s007", 200.0, "ses-http-excluded")  # past the 120 s threshold
+    played = client.post("/events", json={"events": events})
+    assert played.status_code == 200
+    assert played.json()["suggestions"] == [] and played.json()["withheld"] == [player]
+
+    lifted = client.post(
+        "/restrictions", json={"user_id": player, "action": "remove"}, headers=ADMIN
+    )
+    assert lifted.status_code == 200 and lifted.json()["restricted"] is False
+    restored = client.post("/recommend", json={"user_id": player, "k": 4}).json()
+    assert len(restored["items"]) == 4 and restored["restricted"] is False
+    assert "s007" not in {item["slot_id"] for item in restored["items"]}
+
+
+def test_restrictions_endpoint_needs_the_token(client):
+    body = {"user_id": "u0020", "kind": "self_exclusion"}
+    missing = client.post("/restrictions", json=body)
+    assert missing.status_code == 401
+    wrong = client.post("/restrictions", json=body, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403 and wrong.json()["error"] == "admin endpoint: wrong admin token"
+    # neither call restricted the player
+    response = client.post("/recommend", json={"user_id": "u0020", "k": 2}).json()
+    assert response["restricted"] is False and len(response["items"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "rule"),
+    [
+        ({"user_id": "u0021", "kind": "ban"}, "kind", "literal_error"),
+        ({"user_id": "u0021"}, "kind", "value_error"),
+        ({"user_id": "u0021", "kind": "cooling_off"}, "until_at", "value_error"),
+        (
+            {"user_id": "u0021", "kind": "cooling_off", "until_at": "2020-01-01T00:00:00Z"},
+            "until_at",
+            "value_error",
+        ),
+        ({"user_id": "u0021", "kind": "cooling_off", "until_at": "soon"}, "until_at", None),
+        ({"user_id": "bad id!", "kind": "self_exclusion"}, "user_id", "string_pattern_mismatch"),
+        ({"user_id": "u0021", "action": "ban"}, "action", "literal_error"),
+        ({"user_id": "u0021", "kind": "self_exclusion", "why": "x"}, "why", "extra_forbidden"),
+    ],
+)
+def test_bad_restriction_bodies_get_422_naming_the_field(client, payload, field, rule):
+    response = client.post("/restrictions", json=payload, headers=ADMIN)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert field in {d["field"] for d in detail}
+    if rule is not None:
+        assert rule in {d["rule"] for d in detail}
+    after = client.post("/recommend", json={"user_id": "u0021", "k": 2}).json()
+    assert after["restricted"] is False
+
+
+def test_restricted_is_in_the_openapi_schema_and_counted(client):
+    def guardrail() -> float:
+        labels = {"guardrail": "restricted", "endpoint": "recommend"}
+        return REGISTRY.get_sample_value("slotrec_guardrail_total", labels) or 0.0
+
+    spec = SlotrecService.openapi_spec.asdict()
+    assert "/restrictions" in spec["paths"]
+    schemas = spec["components"]["schemas"]
+    assert "restricted" in schemas["RecommendResponseIODescriptor"]["properties"]
+    change = schemas["RestrictionChangeIODescriptor"]
+    assert change["example"]["kind"] == "cooling_off"
+    assert set(change["properties"]) == {"user_id", "action", "kind", "until_at", "reason"}
+    client.post("/restrictions", json={"user_id": "u0022", "kind": "self_exclusion"}, headers=ADMIN)
+    counted = guardrail()
+    client.post("/recommend", json={"user_id": "u0022", "k": 2})
+    assert guardrail() == counted + 1  # /metrics exports this registry (see the served test)
