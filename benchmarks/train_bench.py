@@ -140,11 +140,8 @@ def _retrain_child(world: PlaysConfig, epochs: int, work_dir: str, out: Any) -> 
     data_seconds = time.perf_counter() - tick
     load_before = os.getloadavg()
     tick = time.perf_counter()
-    outcome = retrain(
-        data,
-        PromotionRegistry(settings.layout.promoted_path),
-        slotrec_train_config(epochs=epochs),
-    )
+    config = slotrec_train_config(epochs=epochs, max_seconds=settings.train_budget_minutes * 60)
+    outcome = retrain(data, PromotionRegistry(settings.layout.promoted_path), config)
     seconds = time.perf_counter() - tick
     metrics = outcome.bundle.metrics
     out.put(
@@ -164,7 +161,8 @@ def _retrain_child(world: PlaysConfig, epochs: int, work_dir: str, out: Any) -> 
             "validation_ndcg10": {m: v["ndcg10"] for m, v in metrics["validation"].items()},
             "test_full_ndcg10": {m: v["ndcg10"] for m, v in metrics["test"]["full"].items()},
             "window": data.window,
-            "config": _config_summary(slotrec_train_config(epochs=epochs)),
+            "config": _config_summary(config)
+            | {"epochs": epochs, "max_seconds": config.max_seconds},
             "load_average_before": [round(x, 2) for x in load_before],
         }
     )

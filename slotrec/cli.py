@@ -549,7 +549,13 @@ def bench_train(
         int, typer.Option(min=0, help="Full retrain: players (0 skips it).")
     ] = 1_000_000,
     retrain_slots: Annotated[int, typer.Option(min=100, help="Full retrain: slots.")] = 5_000,
-    retrain_epochs: Annotated[int, typer.Option(min=1, help="Full retrain: max epochs.")] = 6,
+    retrain_epochs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Full retrain: max epochs (SLOTREC_TRAIN_BUDGET_MINUTES applies too).",
+        ),
+    ] = 60,
     index_slots: Annotated[
         int, typer.Option(min=0, help="Large-catalogue index check: slots (0 skips it).")
     ] = 50_000,

@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     interaction_window_days: int = Field(
         default=90, ge=1, description="How far back the interactions mart looks."
     )
+    train_budget_minutes: float = Field(
+        default=15.0,
+        gt=0,
+        description="Time budget of NeuMF's training in the daily retrain; when it is spent "
+        "training stops with the best validated checkpoint so far.",
+    )
     # --- the serving real-time layer (bentos/realtime) ---------------------------------------
     play_threshold_seconds: float = Field(
         default=3600.0,

@@ -45,15 +45,19 @@ def model() -> HistoryNeuMF:
 
 def test_pooling_is_the_normalised_sum_and_leaves_out_the_scored_item() -> None:
     net = model()
-    gmf, _ = net._pool(torch.tensor([0, 1, 2]))
-    y = net.gmf_hist.detach()
+    pooled, _ = net._pool(torch.tensor([0, 1, 2]))
+    gmf = pooled[:, :4]
+    y = net.hist.detach()[:, :4]
     assert torch.allclose(gmf[0], (y[0] + y[2]) / 2**0.5)
     assert torch.equal(gmf[1], torch.zeros(4))  # no history: no offset
     assert torch.allclose(gmf[2], (y[1] + y[2] + y[3]) / 3**0.5)
     # training on user 2's play of item 3: item 3 is not part of its own history
-    without, _ = net._pool(torch.tensor([2, 0]), exclude=torch.tensor([3, 2]))
-    assert torch.allclose(without[0], (y[1] + y[2]) / 2**0.5)
-    assert torch.allclose(without[1], y[0])  # one item left: scale 1
+    full, without = net._pool(torch.tensor([2, 0, 1]), exclude=torch.tensor([3, 2, 0]))
+    assert without is not None
+    assert torch.allclose(full[0, :4], gmf[2])
+    assert torch.allclose(without[0, :4], (y[1] + y[2]) / 2**0.5)
+    assert torch.allclose(without[1, :4], y[0])  # one item left: scale 1
+    assert torch.equal(without[2], torch.zeros(8))  # nothing to leave out, nothing pooled
 
 
 def test_training_rows_pool_without_the_positive_and_with_it_for_negatives() -> None:
@@ -67,7 +71,7 @@ def test_training_rows_pool_without_the_positive_and_with_it_for_negatives() -> 
         net.mlp_item(items.view(-1)).view(1, 2, -1),
     ]
     gmf_user = net.with_history(base, users, items)[0]  # [1, 2, dim]
-    y = net.gmf_hist.detach()
+    y = net.hist.detach()[:, :4]
     p = net.gmf_user.weight[2].detach()
     assert torch.allclose(gmf_user[0, 0], p + (y[1] + y[2]) / 2**0.5)
     assert torch.allclose(gmf_user[0, 1], p + (y[1] + y[2] + y[3]) / 3**0.5)
@@ -91,9 +95,9 @@ def test_baked_model_is_a_plain_neumf_with_identical_scores() -> None:
 def test_history_vectors_of_a_slot_list_match_the_pooling() -> None:
     net = model()
     gmf, mlp = net.history_vectors(np.array([0, 2]))
-    pooled_gmf, pooled_mlp = net._pool(torch.tensor([0]))
-    assert np.allclose(gmf, pooled_gmf[0].detach().numpy(), atol=1e-6)
-    assert np.allclose(mlp, pooled_mlp[0].detach().numpy(), atol=1e-6)
+    pooled = net._pool(torch.tensor([0]))[0][0].detach().numpy()
+    assert np.allclose(gmf, pooled[:4], atol=1e-6)
+    assert np.allclose(mlp, pooled[4:], atol=1e-6)
 
 
 def test_users_with_one_play_are_ranked_by_what_that_play_says() -> None:
@@ -132,3 +136,16 @@ def test_users_with_one_play_are_ranked_by_what_that_play_says() -> None:
     top = torch.where(played, -torch.inf, scores).argsort(1, descending=True)[:, :5]
     own_group = (top < 10) == (torch.arange(100, 200) % 2 == 0)[:, None]
     assert own_group.float().mean() >= 0.9
+
+
+def test_history_dropout_applies_only_while_training() -> None:
+    net = model()
+    net.history_dropout = 1.0  # every history item dropped
+    users, exclude = torch.tensor([0, 2]), torch.tensor([2, 3])
+    net.train()
+    full, without = net._pool(users, exclude=exclude)
+    assert without is not None
+    assert torch.equal(full, torch.zeros(2, 8)) and torch.equal(without, torch.zeros(2, 8))
+    net.eval()
+    full, _ = net._pool(users)
+    assert torch.allclose(full[0], (net.hist[0] + net.hist[2]).detach() / 2**0.5)

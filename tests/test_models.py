@@ -236,3 +236,33 @@ def test_same_seed_same_model() -> None:
     b = train_model("neumf", train, None, config, n_users=80, n_items=40).model
     for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
         assert torch.equal(x, y), name
+
+
+def test_time_budget_ends_the_run_mid_epoch_and_keeps_the_validated_model() -> None:
+    train, valid = two_taste_world()
+    config = TrainConfig(
+        gmf_dim=4,
+        mlp_dim=4,
+        layers=(8, 4),
+        batch_size=64,
+        epochs=50,
+        patience=0,
+        num_threads=1,
+        max_seconds=0.0,  # spent after the first step
+    )
+    result = train_model("neumf", train, valid, config)
+    assert result.stopped_by == "time budget"
+    assert len(result.history) == 1 and result.best_epoch == 1
+    assert result.samples == 64 // (1 + config.negatives) * (1 + config.negatives)
+    assert result.history[0].valid is not None  # the partial epoch was validated
+
+
+def test_patience_is_named_as_the_reason_to_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    train, valid = two_taste_world()
+    monkeypatch.setattr(trainer, "evaluate_model", lambda *a, **k: {"ndcg10": 0.5, "hr10": 0.5})
+    config = TrainConfig(
+        gmf_dim=4, mlp_dim=4, layers=(8, 4), epochs=20, patience=2, valid_window=1, num_threads=1
+    )
+    result = train_model("neumf", train, valid, config)
+    assert result.stopped_by == "patience"
+    assert len(result.history) == 3  # the best at epoch 1, then two checks without a gain

@@ -98,10 +98,14 @@ class HistoryNeuMF(NeuMF):
         """NeuMF plus the history tables (`alpha`: the pooling's length normalisation)."""
         super().__init__(n_users, n_items, gmf_dim, mlp_dim, layers, dropout)
         self.alpha, self.history_dropout = alpha, history_dropout
-        # dense parameters, updated by the trainer's Adam: a few hundred to a few thousand rows
-        self.gmf_hist = nn.Parameter(torch.randn(n_items, gmf_dim) * 0.01)
-        self.mlp_hist = nn.Parameter(torch.randn(n_items, mlp_dim) * 0.01)
+        # One dense table `[n_items, gmf_dim + mlp_dim]` (the GMF and the MLP history vectors
+        # side by side, pooled in one pass), updated by the trainer's Adam with its own step.
+        self.hist = nn.Parameter(torch.randn(n_items, gmf_dim + mlp_dim) * 0.01)
         self.history: UserHistory | None = None
+
+    def history_parameters(self) -> list[nn.Parameter]:
+        """The history item table (the trainer gives it `TrainConfig.history_lr`)."""
+        return [self.hist]
 
     def args(self) -> dict[str, Any]:
         """Constructor arguments."""
@@ -114,25 +118,37 @@ class HistoryNeuMF(NeuMF):
 
     def _pool(
         self, users: torch.Tensor, exclude: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pooled GMF and MLP history vectors `[n, dim]`, optionally without item `exclude`.
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Pooled history vectors `[n, gmf_dim + mlp_dim]` of each user.
 
-        While training, each history item is also dropped with probability `history_dropout`,
-        so the model cannot lean on any one slot of a player's short history.
+        With `exclude` (one item per user) also returns the same pooling without that item
+        (`None` otherwise), from the same gathered history: the sum minus the item's row.
+        While training, each history item is dropped with probability `history_dropout`, so the
+        model cannot lean on any one slot of a player's short history.
         """
         assert self.history is not None, "call set_history() before training or scoring"
         flat, offsets, counts = self.history.gather(users)
-        bag = torch.repeat_interleave(torch.arange(len(users)), counts, output_size=len(flat))
-        keep = torch.ones(len(flat))
-        if exclude is not None:
-            keep = (flat != exclude[bag]).to(torch.float32)
+        keep: torch.Tensor | None = None
+        kept = counts.to(torch.float32)  # [n] items pooled per user
+        bag: torch.Tensor | None = None
+        if exclude is not None or (self.training and self.history_dropout > 0):
+            bag = torch.repeat_interleave(torch.arange(len(users)), counts, output_size=len(flat))
         if self.training and self.history_dropout > 0:
-            keep = keep * (torch.rand(len(flat)) >= self.history_dropout)
-        kept = torch.zeros(len(users)).index_add_(0, bag, keep)  # [n] items pooled per user
-        gmf = F.embedding_bag(flat, self.gmf_hist, offsets, mode="sum", per_sample_weights=keep)
-        mlp = F.embedding_bag(flat, self.mlp_hist, offsets, mode="sum", per_sample_weights=keep)
-        scale = torch.where(kept > 0, kept.clamp(min=1.0).pow(-self.alpha), 0.0)[:, None]
-        return gmf * scale, mlp * scale
+            assert bag is not None
+            keep = (torch.rand(len(flat)) >= self.history_dropout).to(torch.float32)
+            kept = torch.zeros(len(users)).index_add_(0, bag, keep)
+        total = F.embedding_bag(flat, self.hist, offsets, mode="sum", per_sample_weights=keep)
+        full = total * _scale(kept, self.alpha)
+        if exclude is None:
+            return full, None
+        assert bag is not None
+        hit = (flat == exclude[bag]).to(torch.float32)  # the excluded item, where pooled
+        held = torch.zeros(len(users)).index_add_(0, bag, hit if keep is None else hit * keep)
+        without = (total - held[:, None] * self.hist[exclude]) * _scale(kept - held, self.alpha)
+        return full, without
+
+    def _split(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return pooled[..., : self.gmf_dim], pooled[..., self.gmf_dim :]
 
     def with_history(
         self, rows: list[torch.Tensor], users: torch.Tensor, items: torch.Tensor
@@ -145,8 +161,10 @@ class HistoryNeuMF(NeuMF):
         """
         gmf_user, gmf_item, mlp_user, mlp_item = rows
         n, width = items.shape
-        full_gmf, full_mlp = self._pool(users)
-        excl_gmf, excl_mlp = self._pool(users, exclude=items[:, 0])
+        full, without = self._pool(users, exclude=items[:, 0])
+        assert without is not None
+        full_gmf, full_mlp = self._split(full)
+        excl_gmf, excl_mlp = self._split(without)
 
         def per_column(excluded: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
             rest = full[:, None, :].expand(n, width - 1, full.shape[1])
@@ -160,7 +178,7 @@ class HistoryNeuMF(NeuMF):
         ]
 
     def _effective(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        gmf, mlp = self._pool(users)
+        gmf, mlp = self._split(self._pool(users)[0])
         return self.gmf_user(users) + gmf, self.mlp_user(users) + mlp
 
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
@@ -195,8 +213,7 @@ class HistoryNeuMF(NeuMF):
         w = torch.ones(len(index)) if weights is None else torch.as_tensor(weights).float()
         scale = float(len(index)) ** -self.alpha / float(w.mean())
         with torch.no_grad():
-            gmf = (w @ self.gmf_hist[index]) * scale
-            mlp = (w @ self.mlp_hist[index]) * scale
+            gmf, mlp = self._split((w @ self.hist[index]) * scale)
         return gmf.numpy(), mlp.numpy()
 
     @torch.no_grad()
@@ -210,7 +227,7 @@ class HistoryNeuMF(NeuMF):
             self.layers,
             self.dropout,
         )
-        state = {k: v for k, v in self.state_dict().items() if k not in ("gmf_hist", "mlp_hist")}
+        state = {k: v for k, v in self.state_dict().items() if k != "hist"}
         plain.load_state_dict(state)
         chunk = 65_536
         for start in range(0, self.n_users, chunk):
@@ -220,3 +237,8 @@ class HistoryNeuMF(NeuMF):
             plain.mlp_user.weight[users] = mlp
         plain.eval()
         return plain
+
+
+def _scale(counts: torch.Tensor, alpha: float) -> torch.Tensor:
+    """`counts ** -alpha` as a column `[n, 1]`, 0 where nothing was pooled."""
+    return torch.where(counts > 0, counts.clamp(min=1.0).pow(-alpha), 0.0)[:, None]

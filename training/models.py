@@ -59,6 +59,10 @@ class NCFModel(nn.Module):
         """Training rows adjusted by the users' histories; models without one return `rows`."""
         return rows
 
+    def history_parameters(self) -> list[nn.Parameter]:
+        """Dense tables that pool user histories (trained with their own step); none here."""
+        return []
+
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch]` for pairs `user_idx[b]`, `item_idx[b]`."""
         index = {"user": user_idx, "item": item_idx}

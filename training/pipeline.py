@@ -34,8 +34,9 @@ from training.truth import SimulatorTruth, has_truth, truth_evaluation
 log = logging.getLogger(__name__)
 
 # Held-out users evaluated per retrain (see `evaluation_sample`); young deployments have fewer
-# and are evaluated in full.
-EVAL_MAX_USERS = 50_000
+# and are evaluated in full. 25,000 keeps the standard error of NDCG@10 near 0.002 and the
+# evaluation of four models at 1M players × 5k slots to about five minutes on one core.
+EVAL_MAX_USERS = 25_000
 
 
 def slotrec_train_config(**overrides: Any) -> TrainConfig:
@@ -223,6 +224,7 @@ def train_and_evaluate(
     metrics["training"] = {
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
+        "stopped_by": result.stopped_by,
         "samples_per_second": round(result.samples_per_second),
         "seconds": round(result.seconds, 2),
     }
@@ -323,6 +325,9 @@ def run_training(
         else None
     )
     registry = PromotionRegistry(settings.layout.promoted_path)
+    config = replace(
+        config or slotrec_train_config(), max_seconds=settings.train_budget_minutes * 60
+    )
     outcome = retrain(data, registry, config, truth=truth, promote=promote, progress=progress)
     outcome.seconds = time.perf_counter() - started
     return outcome

@@ -69,6 +69,9 @@ class TrainConfig:
         l2: L2 penalty on the embedding rows a batch uses (per occurrence).
         epochs: Upper bound on epochs.
         patience: Validation checks without improvement before stopping; 0 disables.
+        max_seconds: Time budget of the run (sampling, steps and validation); when it is spent
+            the current epoch ends early, is validated, and training stops with the best
+            checkpoint so far. None: no budget.
         eval_every: Epochs between validation checks.
         seed: Seeds initialisation, sampling and shuffling.
         weight_fn: Maps the `weight` column to positive sample weights; None uses it as is
@@ -104,6 +107,7 @@ class TrainConfig:
     lr_decay: float = 1.0
     epochs: int = 100
     patience: int = 10
+    max_seconds: float | None = None
     eval_every: int = 1
     seed: int = 2024
     weight_fn: WeightFn | None = None
@@ -167,6 +171,7 @@ class TrainResult:
     seconds: float = 0.0
     train_seconds: float = 0.0
     samples: int = 0
+    stopped_by: str | None = None  # "patience", "time budget", or None: all epochs ran
 
     @property
     def samples_per_second(self) -> float:
@@ -327,7 +332,7 @@ class _Stepper:
         self.row_opts = [row_opt(w.data, config.embedding_lr) for w, _ in self.tables]
         # a history model's item tables are dense (every step touches many rows through the
         # pooling) but need their own, larger step than the tower
-        history = [p for n, p in model.named_parameters() if n.endswith("_hist")]
+        history = model.history_parameters()
         in_history = {id(p) for p in history}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in in_history]
         groups: list[dict[str, Any]] = [{"params": dense}]
@@ -454,6 +459,7 @@ def _fit(
         None if valid is None else _validation_users(valid, config.valid_max_users, config.seed)
     )
     result = TrainResult(model=model)
+    deadline = None if config.max_seconds is None else started + config.max_seconds
     best_state: dict[str, torch.Tensor] | None = None
     scores: list[float] = []
     stale = 0
@@ -462,10 +468,15 @@ def _fit(
         tick = time.perf_counter()
         samples = epochs.build(rng)
         total = torch.zeros(())
+        n = 0
         for batch in _batches(samples, config.batch_size):
             total += step(*batch) * batch[1].numel()
+            n += batch[1].numel()
+            if deadline is not None and time.perf_counter() >= deadline:
+                # a partial epoch still counts: it is validated below like a whole one
+                result.stopped_by = "time budget"
+                break
         seconds = time.perf_counter() - tick
-        n = len(samples)
         result.train_seconds += seconds
         result.samples += n
         stats = EpochStats(epoch, float(total) / n, n, seconds, n / seconds)
@@ -488,6 +499,8 @@ def _fit(
         if not math.isfinite(stats.loss):
             raise FloatingPointError(f"training loss became {stats.loss} at epoch {epoch}")
         if config.patience and stale >= config.patience:
+            result.stopped_by = "patience"
+        if result.stopped_by:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
