@@ -307,7 +307,7 @@ def run_daily(
                 "monitoring: drift, quality, recommendations",
                 lambda: run_monitoring(settings, as_of, report.training, history),
                 lambda: [warehouse_state(), promoted_state(), report.training.get("bundle")],
-                lambda: [_tree_state(layout.reports_dir(as_of), "*.json")],
+                lambda: [_monitor_outputs(layout.reports_dir(as_of))],
             )
         except Exception as exc:  # monitoring must say which step broke, like every other
             raise fail("monitor", exc) from exc
@@ -330,6 +330,15 @@ def run_monitoring(
     return monitor_day(settings, as_of, training, history)
 
 
+# The report step writes these next to the monitor step's files; they are not the monitor
+# step's output (else rebuilding the page would make `--resume` redo the monitoring).
+_REPORT_STEP_FILES = frozenset({"daily_report.json", "ab_readout.json"})
+
+
+def _monitor_outputs(folder: Path) -> list[tuple[str, int, int]]:
+    return [f for f in _tree_state(folder, "*.json") if Path(f[0]).name not in _REPORT_STEP_FILES]
+
+
 def write_daily_report(
     settings: Settings, as_of: date, report: RunReport, steps: _Steps, history: RunHistory
 ) -> Path | None:
@@ -341,14 +350,16 @@ def write_daily_report(
     """
     from monitoring.daily_report import build_daily_report
 
-    reports = settings.layout.reports_dir(as_of)
+    page = settings.layout.reports_dir(as_of) / "daily_report.html"
     try:
         result = steps.run(
             "report",
             "daily report",
             lambda: {"daily_report": str(build_daily_report(settings, as_of, history))},
-            lambda: [_tree_state(reports, "*.json"), file_state([history.path])],
-            lambda: [file_state([reports / "daily_report.html"])],
+            # always rebuilt, also with --resume: the service's counters and the new-game
+            # registry change between runs without touching any file the run tracks
+            lambda: [datetime.now(UTC).isoformat()],
+            lambda: [file_state([page])],
         )
     except Exception as exc:  # the page must not cost the run what it already did
         log.warning("daily report failed: %s", exc, exc_info=True)

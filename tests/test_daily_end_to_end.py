@@ -66,6 +66,7 @@ def test_report_json_is_written_with_totals(world):
         "features",
         "train",
         "monitor",
+        "report",
     }
     assert payload["features"]["online_rows_written"]["user_features"] > 0
 
@@ -95,9 +96,16 @@ def test_monitoring_reports_and_run_history(world):
     assert latest["run_id"] == report.run_id and latest["status"] == "ok"
     assert latest["report_path"] == str(path)
     steps = {s["step"]: s for s in history.steps(report.run_id)}
-    assert set(steps) == {"check_raw", "transform", "features", "train", "monitor"}
+    assert set(steps) == {"check_raw", "transform", "features", "train", "monitor", "report"}
     assert steps["train"]["bundle_version"] == report.training["bundle"]
     assert all(s["status"] == "ok" and s["duration_seconds"] >= 0 for s in steps.values())
+    # the daily report page reads the real files: no section failed, numbers match the run
+    page = json.loads((folder / "daily_report.json").read_text())
+    assert report.monitoring["daily_report"] == str(folder / "daily_report.html")
+    assert page["warnings"] == []
+    assert page["sections"]["data"]["today"]["rows_in"] == report.ingest[-1].rows_in
+    assert page["sections"]["model"]["days"][-1]["hr10"] == report.training["test_hr10"]
+    assert set(page["sections"]["drift"]["flags"]) >= {"data drift: interactions"}
 
 
 def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch):
@@ -105,9 +113,10 @@ def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch)
 
     settings, _, report, _ = world
     again, _ = run_daily(settings, LAST, resume=True)
-    assert {s["step"]: s["status"] for s in again.steps} == dict.fromkeys(
-        ("check_raw", "transform", "features", "train", "monitor"), "skipped"
-    )
+    assert {s["step"]: s["status"] for s in again.steps} == {
+        **dict.fromkeys(("check_raw", "transform", "features", "train", "monitor"), "skipped"),
+        "report": "ok",  # the daily report page is always rebuilt
+    }
     assert again.training["bundle"] == report.training["bundle"]  # the recorded result
 
     def broken(*args, **kwargs):
@@ -126,6 +135,7 @@ def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch)
     assert statuses == {
         **dict.fromkeys(("check_raw", "transform", "features", "train"), "skipped"),
         "monitor": "ok",
+        "report": "ok",
     }
     assert (settings.layout.reports_dir(LAST) / "monitoring.json").exists()
 
