@@ -355,6 +355,30 @@ def test_at_risk_players_play_longer_later_and_chase_losses(
     assert by_risk[True] > by_risk[False] + 0.1
 
 
+def test_truth_flags_at_risk_players_with_their_patterns_and_escalation_grows(
+    world: tuple[SimulationConfig, DataLayout],
+) -> None:
+    config, layout = world
+    truth = pq.read_table(layout.truth_dir / "players.parquet").to_pandas()
+    risky = truth[truth["is_at_risk"]]
+    assert 0.08 < len(risky) / len(truth) < 0.25  # at_risk_share 0.15
+    assert (truth.loc[~truth["is_at_risk"], "risk_patterns"] == "").all()
+    assert risky["risk_patterns"].str.startswith("long_sessions,late_night").all()
+    chasing = risky["risk_patterns"].str.contains("loss_chasing")
+    escalating = risky["risk_patterns"].str.contains("escalating")
+    assert 0 < chasing.sum() < len(risky) and 0 < escalating.sum() < len(risky)
+    assert ((risky["escalation_start_day"] >= 0) == escalating).all()
+    assert (truth.loc[~truth["is_at_risk"], "escalation_start_day"] == -1).all()
+
+    events = _clean(_events(layout, config), layout)
+    play = events[events["event_type"].isin(PLAY_TYPES)]
+    ids = set(risky.loc[escalating, "user_id"])
+    mine = play[play["user_id"].isin(ids)]
+    per_day = mine.groupby(mine["occurred_at"].dt.date)["duration_seconds"].sum()
+    assert len(per_day) == config.days
+    assert per_day.iloc[-1] > 1.5 * per_day.iloc[0]  # 2, 4, then 6 extra sessions a day
+
+
 # --- ground truth --------------------------------------------------------------------------
 def test_true_affinity_dense_and_pairwise_agree() -> None:
     config = SimulationConfig(n_players=40, n_slots=30, days=1)

@@ -36,6 +36,7 @@ class Stage(IntEnum):
     SESSIONS = 4
     DELIVERY = 5
     DIRT = 6
+    RISK = 7  # which risk patterns an at-risk player shows, and their escalating sessions
 
 
 def derive_rng(seed: int, stage: Stage, *keys: int) -> np.random.Generator:
@@ -94,7 +95,12 @@ class SimulationConfig(BaseModel):
         f"to whole blocks of {BLOCK_PLAYERS}.",
     )
     at_risk_share: float = Field(
-        default=0.03, ge=0.0, le=1.0, description="Share of players with risky play patterns."
+        default=0.03,
+        ge=0.0,
+        le=1.0,
+        description="Share of players with risky play patterns (long, late-night sessions; "
+        "most also chase losses, some escalate their play time over the last days). The truth "
+        "file `players.parquet` flags them (`is_at_risk`) and names their `risk_patterns`.",
     )
     onboarding_rate: float = Field(
         default=0.35, ge=0.0, le=1.0, description="Share of players who answer onboarding."

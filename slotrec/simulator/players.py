@@ -43,6 +43,14 @@ _MEDIAN_SESSION_SECONDS: Final = np.array([420.0, 600.0, 780.0])
 _IDEAL_VOLATILITY: Final = np.array([1.0, 1.5, 2.2])
 # At-risk players are over-represented among heavier segments.
 _RISK_WEIGHT: Final = np.array([1.0, 2.0, 3.0])
+# Every at-risk player plays long sessions, often late at night; beyond that, a share of them
+# chases losses (raises the stake after losing) and a share escalates: their play time grows
+# day after day over the last ESCALATION_DAYS simulated days (drawn from their own stream,
+# Stage.RISK, so adding these patterns moved no other draw).
+CHASE_SHARE: Final = 0.7
+ESCALATION_SHARE: Final = 0.5
+ESCALATION_DAYS: Final = (3, 5)  # inclusive range of how many final days the escalation lasts
+RISK_PATTERNS: Final = ("long_sessions", "late_night", "loss_chasing", "escalating")
 
 
 def user_id_of(user_idx: int) -> str:
@@ -118,6 +126,8 @@ class PlayerPopulation:
     extra_sessions: np.ndarray  # [U] float32, Poisson mean of sessions beyond the first
     base_bet: np.ndarray  # [U] float32, stake per spin
     median_session_seconds: np.ndarray  # [U] float32, at affinity 0.55
+    chases_losses: np.ndarray  # [U] bool, raises the stake after a losing interval (at-risk only)
+    escalation_start_day: np.ndarray  # [U] int16, first simulated day of escalation; -1 = none
 
     @property
     def n_players(self) -> int:
@@ -141,11 +151,27 @@ class PlayerPopulation:
             USER_ID: user_ids(np.arange(self.n_players)),
             "segment": np.asarray(SEGMENTS)[self.segment].tolist(),
             "is_at_risk": pa.array(self.is_at_risk),
+            "risk_patterns": self.risk_patterns(),
+            "escalation_start_day": pa.array(self.escalation_start_day.astype(np.int16)),
             "daily_play_prob": pa.array(self.daily_play_prob.astype(np.float64)),
             "base_bet": pa.array(self.base_bet.astype(np.float64)),
         }
         columns.update(self.truth.taste_columns())
         return pa.table(columns)
+
+    def risk_patterns(self) -> list[str]:
+        """Each player's risk patterns, comma-separated in RISK_PATTERNS order ("" if none)."""
+        shows = np.stack(
+            [
+                self.is_at_risk,
+                self.is_at_risk,
+                self.chases_losses,
+                self.escalation_start_day >= 0,
+            ],
+            axis=1,
+        )  # [U, len(RISK_PATTERNS)]
+        names = np.asarray(RISK_PATTERNS)
+        return [",".join(names[row]) for row in shows]
 
 
 def build_players(config: SimulationConfig) -> PlayerPopulation:
@@ -187,6 +213,12 @@ def build_players(config: SimulationConfig) -> PlayerPopulation:
     median_seconds = _MEDIAN_SESSION_SECONDS[segment] * rng.lognormal(0.0, 0.3, size=n)
     median_seconds *= np.where(is_at_risk, 2.2, 1.0)  # at-risk players play much longer
 
+    risk_rng = derive_rng(config.seed, Stage.RISK)
+    chases_losses = is_at_risk & (risk_rng.random(n) < CHASE_SHARE)
+    escalates = is_at_risk & (risk_rng.random(n) < ESCALATION_SHARE)
+    lasts = risk_rng.integers(ESCALATION_DAYS[0], ESCALATION_DAYS[1] + 1, size=n)
+    escalation_start_day = np.where(escalates, np.maximum(config.days - lasts, 0), -1)
+
     truth = PlayerTruth(
         theme_pref=theme_pref,
         volatility_pref=np.clip(volatility_pref, 0.0, 3.0).astype(np.float32),
@@ -203,6 +235,8 @@ def build_players(config: SimulationConfig) -> PlayerPopulation:
         extra_sessions=extra_sessions.astype(np.float32),
         base_bet=np.round(base_bet, 2).clip(0.1).astype(np.float32),
         median_session_seconds=median_seconds.astype(np.float32),
+        chases_losses=chases_losses,
+        escalation_start_day=escalation_start_day.astype(np.int16),
     )
 
 

@@ -401,7 +401,7 @@ def _stakes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Stake and win of each row [r]; non-zero only on heartbeat and session_end rows.
 
-    Wins average stake x RTP with volatility-dependent spread. At-risk players chase losses:
+    Wins average stake x RTP with volatility-dependent spread. Loss-chasing (at-risk) players:
     their stake grows by CHASE_FACTOR after every losing interval of the session.
     """
     r = int(session.shape[0])
@@ -411,7 +411,7 @@ def _stakes(
     shape = _WIN_SHAPE[catalogue.truth.volatility[slot[s]]]
     ratio = catalogue.rtp[slot[s]] * rng.gamma(shape, 1.0 / shape)
     lost = ratio < 1.0
-    log_step = np.where(lost & players.is_at_risk[user[s]], np.log(CHASE_FACTOR), 0.0)
+    log_step = np.where(lost & players.chases_losses[user[s]], np.log(CHASE_FACTOR), 0.0)
     climbed = np.cumsum(log_step) - log_step  # losses before this interval, whole batch
     first = np.r_[0, np.flatnonzero(s[1:] != s[:-1]) + 1]
     climbed -= np.repeat(climbed[first], np.diff(np.r_[first, s.size]))  # ... this session only

@@ -27,6 +27,7 @@ from slotrec.settings import DataLayout
 from slotrec.simulator.catalogue import SlotCatalogue, SlotTruth, build_catalogue, slot_ids
 from slotrec.simulator.config import US_PER_DAY, SimulationConfig, Stage, derive_rng
 from slotrec.simulator.dirt import add_dirt, delay_some, disorder
+from slotrec.simulator.escalation import simulate_escalation
 from slotrec.simulator.players import (
     PlayerPopulation,
     PlayerTruth,
@@ -209,6 +210,9 @@ def _deliver_block_day(
     fresh = simulate_block_day(
         config, players, catalogue, state.candidates, cdf, block, day, state.last_slot
     )
+    escalating = simulate_escalation(config, players, catalogue, state.candidates, cdf, block, day)
+    if len(escalating):
+        fresh = EventBatch.concat([fresh, escalating])
     after_midnight = fresh.occurred_us >= day_start + US_PER_DAY
     happened_today = EventBatch.concat([state.spill, fresh.take(~after_midnight)])
     state.spill = fresh.take(after_midnight)
