@@ -211,6 +211,72 @@ class Settings(BaseSettings):
         description="How often each worker looks for new games and reload requests.",
     )
 
+    # --- responsible play: at-risk signals (dbt player_risk) and serving guardrails -----------
+    # The rule thresholds reach dbt as SLOTREC_<NAME> run settings (slotrec/transform.py);
+    # dbt_project/macros/risk_rules.sql holds the same defaults.
+    risk_long_session_seconds: int = Field(
+        default=7200, ge=60, description="A session this long or longer is a long session."
+    )
+    risk_long_session_min_count: int = Field(
+        default=2, ge=1, description="Long sessions in 7 days that raise the long_sessions signal."
+    )
+    risk_night_end_hour: int = Field(
+        default=6, ge=1, le=24, description="Sessions starting before this UTC hour are late-night."
+    )
+    risk_night_min_sessions: int = Field(
+        default=3, ge=1, description="Late-night sessions in 7 days for the late_night signal..."
+    )
+    risk_night_min_share: float = Field(
+        default=0.25, ge=0, le=1, description="... that are also at least this share of them."
+    )
+    risk_chase_min_losses: int = Field(
+        default=5, ge=1, description="Losing intervals in 7 days before loss chasing is judged."
+    )
+    risk_chase_min_share: float = Field(
+        default=0.4,
+        ge=0,
+        le=1,
+        description="Share of losing intervals followed by a raised stake (more than 1.2 times "
+        "the losing one) that raises the loss_chasing signal.",
+    )
+    risk_escalation_min_seconds: int = Field(
+        default=18000, ge=0, description="Play in the last 3 days before escalation is judged."
+    )
+    risk_escalation_min_growth: float = Field(
+        default=2.0,
+        gt=1,
+        description="Daily play of the last 3 days over that of the 7 days before that raises "
+        "the escalating signal.",
+    )
+    risk_high_min_signals: int = Field(
+        default=2,
+        ge=1,
+        le=4,
+        description="Signals that make a player's risk_level 'high'; one makes 'elevated'.",
+    )
+    risk_guarded_levels: list[str] = Field(
+        default=["elevated", "high"],
+        description="Risk levels whose players get the at-risk guardrails: no exploration, no "
+        "new-game items, volatility rules below, and a reality check instead of a next-slot "
+        "suggestion at the play-time threshold.",
+    )
+    risk_excluded_volatility: dict[str, list[str]] = Field(
+        default={"elevated": ["very_high"], "high": ["very_high", "high"]},
+        description="Per risk level, slot volatilities left out of the player's lists "
+        "(guardrail volatility_excluded).",
+    )
+    risk_demoted_volatility: dict[str, list[str]] = Field(
+        default={"elevated": ["high"], "high": []},
+        description="Per risk level, slot volatilities ranked after every other candidate "
+        "(guardrail volatility_demoted).",
+    )
+    risk_reality_check_message: str = Field(
+        default="You have been playing for {minutes} minutes. Time for a break? You can set "
+        "time and deposit limits in your account.",
+        description="Message of the reality check an at-risk player gets at the play-time "
+        "threshold; {minutes} is replaced by the minutes played.",
+    )
+
     # --- the daily run and monitoring (slotrec/daily.py, monitoring/) --------------------------
     service_url: str | None = Field(
         default=None,

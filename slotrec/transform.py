@@ -39,19 +39,38 @@ class TransformResult:
     tests: int
 
 
+# Settings that are also run settings of the player_risk model.
+RISK_RULE_SETTINGS = (
+    "risk_long_session_seconds",
+    "risk_long_session_min_count",
+    "risk_night_end_hour",
+    "risk_night_min_sessions",
+    "risk_night_min_share",
+    "risk_chase_min_losses",
+    "risk_chase_min_share",
+    "risk_escalation_min_seconds",
+    "risk_escalation_min_growth",
+    "risk_high_min_signals",
+)
+
+
 def dbt_executable() -> str:
     """The `dbt` entry point installed beside the running interpreter."""
     candidate = Path(sys.executable).with_name("dbt")
     return str(candidate) if candidate.exists() else "dbt"
 
 
-def dbt_vars(settings: Settings, as_of: date, from_date: date | None) -> dict[str, str | int]:
+def dbt_vars(
+    settings: Settings, as_of: date, from_date: date | None
+) -> dict[str, str | int | float]:
     """The variables every slotrec model reads (see `dbt_project/dbt_project.yml`)."""
     return {
         "as_of": as_of.isoformat(),
         "from_date": (from_date or as_of).isoformat(),
         "data_dir": str(settings.layout.root),
         "interaction_window_days": settings.interaction_window_days,
+        # the at-risk rule thresholds (dbt_project/macros/risk_rules.sql)
+        **{name: getattr(settings, name) for name in RISK_RULE_SETTINGS},
     }
 
 
