@@ -131,6 +131,12 @@ class RecommendResponse(_Schema):
         description="True when the player is self-excluded or cooling off: `items` is empty, "
         "on purpose (responsible play), and no suggestion is shown.",
     )
+    guardrails: list[str] = Field(
+        default_factory=list,
+        description="Responsible-play guardrails this list was made under, for a player whose "
+        "risk level (daily `player_risk`) is guarded: `no_exploration`, `no_new_games`, "
+        "`volatility_excluded`, `volatility_demoted` (settings `risk_*`). Empty otherwise.",
+    )
 
 
 class SimilarRequest(_Strict):
@@ -162,6 +168,17 @@ class EventsRequest(_Strict):
     events: list[PlayEvent] = Field(min_length=1, max_length=MAX_IDS)
 
 
+class RealityCheck(_Schema):
+    """A take-a-break message, instead of a next-slot suggestion, for an at-risk player."""
+
+    kind: Literal["reality_check"] = "reality_check"
+    user_id: str
+    message: str = Field(description="The message to show (setting `risk_reality_check_message`).")
+    minutes_played: float = Field(description="Minutes on end on the slot when the check fired.")
+    after_slot_id: str = Field(description="The slot played past the threshold.")
+    risk_level: str = Field(description="The player's risk level (elevated, high).")
+
+
 class EventsResponse(_Schema):
     accepted: int
     suggestions: list[Suggestion] = Field(
@@ -175,6 +192,15 @@ class EventsResponse(_Schema):
         default_factory=list,
         description="Players who crossed the threshold but are self-excluded or cooling off: "
         "their plays were recorded, no suggestion was made.",
+    )
+    reality_checks: list[RealityCheck] = Field(
+        default_factory=list,
+        description="At-risk players who crossed the threshold: a take-a-break message instead "
+        "of a suggestion (none is made or kept).",
+    )
+    guardrails: list[str] = Field(
+        default_factory=list,
+        description="Responsible-play guardrails applied in this response (`reality_check`).",
     )
 
 

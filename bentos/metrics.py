@@ -38,6 +38,8 @@ GUARDRAILS = Counter(
     name="slotrec_guardrail_total",
     documentation="Responsible-play guardrail activations, by guardrail (restricted: a "
     "self-excluded or cooling-off player got nothing; restriction_check_failed: the registry "
-    "could not be read, so nothing was recommended) and endpoint.",
+    "could not be read, so nothing was recommended; for at-risk players no_exploration, "
+    "no_new_games, volatility_excluded, volatility_demoted per list and reality_check per "
+    "threshold crossing) and endpoint.",
     labelnames=["guardrail", "endpoint"],
 )

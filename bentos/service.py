@@ -42,6 +42,12 @@ from bentos.realtime.store import LiveStateStore, LiveStateUnavailable
 from bentos.recommender import ranker
 from bentos.recommender.exploration import in_exploration_segment
 from bentos.recommender.fallback import popular_fallback
+from bentos.recommender.guardrails import (
+    REALITY_CHECK,
+    VOLATILITY_DEMOTED,
+    reality_check_message,
+    risk_policy,
+)
 from bentos.restrictions import Restriction, RestrictionRegistry
 from bentos.snapshot import BundleUnavailable, Snapshot, load_snapshot, promoted_tag
 from slotrec.settings import Settings, get_settings
@@ -293,8 +299,10 @@ class SlotrecService:
                     request.user_id, self.settings.exploration_user_share
                 ),
                 seed=int(request_id[4:12], 16),
+                risk=risk_policy(live.risk_level if live else None, self.settings),
             ),
         )
+        self._count_guardrails(ranking.guardrails, "recommend")
         for item in ranking.items:
             if item.reason in ("exploration", "new_game"):
                 metrics.EXPLORATION.labels(kind=item.reason).inc()
@@ -310,7 +318,9 @@ class SlotrecService:
             fallback=False,
             cold_start=ranking.cold_start,
             notes=ranking.notes,
-            suggestion=_kept_suggestion(live),
+            # an at-risk player is shown no next-slot suggestion (a reality check instead)
+            suggestion=None if ranking.guardrails else _kept_suggestion(live),
+            guardrails=ranking.guardrails,
         )
 
     def _fallback(
@@ -325,11 +335,15 @@ class SlotrecService:
         snapshot = self.snapshot
         catalog = snapshot.catalog if snapshot is not None else self.fallback_catalog
         metrics.FALLBACKS.labels(cause=(cause or "unknown").split(":")[0]).inc()
+        risk = risk_policy(live.risk_level if live else None, self.settings)
+        guardrails = [g for g in risk.list_guardrails if g != VOLATILITY_DEMOTED] if risk else []
+        self._count_guardrails(guardrails, "recommend")
         items = popular_fallback(
             catalog,
             request.user_id,
             request.k,
-            exclude=frozenset(request.exclude),
+            exclude=frozenset(request.exclude)
+            | frozenset(risk.excluded(catalog.slots, catalog.slots) if risk else ()),
             played=set(live.played_slots) if live else set(),
             bundle_popular=snapshot.popularity.get("global") if snapshot else None,
         )
@@ -343,7 +357,8 @@ class SlotrecService:
             fallback=True,
             fallback_reason=cause,
             cold_start=snapshot is None or request.user_id not in snapshot.user_rows,
-            suggestion=_kept_suggestion(live),
+            suggestion=None if risk else _kept_suggestion(live),
+            guardrails=guardrails,
         )
 
     def _log_impressions(
@@ -443,15 +458,50 @@ class SlotrecService:
             withheld = sorted(
                 {c.user_id for c in crossings if self._restricted(c.user_id, "events")}
             )
-            suggestions = [
-                s
-                for c in crossings
-                if c.user_id not in withheld and (s := self._suggest(c)) is not None
-            ]
+            suggestions: list[api.Suggestion] = []
+            reality_checks: list[api.RealityCheck] = []
+            for c in crossings:
+                if c.user_id in withheld:
+                    continue
+                check = self._reality_check(c)
+                if check is not None:
+                    reality_checks.append(check)
+                elif (s := self._suggest(c)) is not None:
+                    suggestions.append(s)
             metrics.REQUESTS.labels(endpoint="events", outcome="ok").inc()
             return api.EventsResponse(
-                accepted=len(request.events), suggestions=suggestions, withheld=withheld
+                accepted=len(request.events),
+                suggestions=suggestions,
+                withheld=withheld,
+                reality_checks=reality_checks,
+                guardrails=[REALITY_CHECK] if reality_checks else [],
             )
+
+    def _reality_check(self, crossing: ThresholdCrossing) -> api.RealityCheck | None:
+        """A take-a-break message for an at-risk player at the threshold (None: not at risk).
+
+        No suggestion is made or kept for them. If the risk level cannot be read the player is
+        treated as not at risk: the daily level is the only evidence there is.
+        """
+        try:
+            level = self._live_state(crossing.user_id).risk_level
+        except LiveStateUnavailable:
+            return None
+        risk = risk_policy(level, self.settings)
+        if risk is None:
+            return None
+        self._count_guardrails([REALITY_CHECK], "events")
+        return api.RealityCheck(
+            user_id=crossing.user_id,
+            message=reality_check_message(self.settings, crossing.seconds),
+            minutes_played=round(crossing.seconds / 60.0, 1),
+            after_slot_id=crossing.slot_id,
+            risk_level=risk.level,
+        )
+
+    def _count_guardrails(self, guardrails: list[str], endpoint: str) -> None:
+        for guardrail in guardrails:
+            metrics.GUARDRAILS.labels(guardrail=guardrail, endpoint=endpoint).inc()
 
     def _suggest(self, crossing: ThresholdCrossing) -> api.Suggestion | None:
         """A next-slot suggestion for the moment a player crossed the threshold, kept for later."""

@@ -39,3 +39,12 @@ slot_features_source = FileSource(
     tags={"dbt_model": "slot_features"},
     owner="ml-platform@slotrec",
 )
+
+player_risk_source = FileSource(
+    name="player_risk_source",
+    path=str(_export_dir / "player_risk.parquet"),
+    timestamp_field=schema.FEATURE_TIMESTAMP,
+    description="Daily per-player responsible-play risk signals and level.",
+    tags={"dbt_model": "player_risk"},
+    owner="ml-platform@slotrec",
+)

@@ -6,7 +6,7 @@ online, so the two cannot drift apart.
 
 from feast import FeatureService
 
-from feature_repo.features import slot_popularity, user_activity, user_taste
+from feature_repo.features import player_risk, slot_popularity, user_activity, user_taste
 
 ranking_features = FeatureService(
     name="ranking_v1",
@@ -28,6 +28,14 @@ slot_profile = FeatureService(
     name="slot_profile_v1",
     features=[slot_popularity],
     description="A slot's popularity and age: exploration and new-game graduation.",
+    tags={"consumer": "serving"},
+    owner="ml-platform@slotrec",
+)
+
+risk_profile = FeatureService(
+    name="risk_profile_v1",
+    features=[player_risk],
+    description="A player's responsible-play risk signals and level: the serving guardrails.",
     tags={"consumer": "serving"},
     owner="ml-platform@slotrec",
 )

@@ -3,9 +3,13 @@
 from datetime import timedelta
 
 from feast import FeatureView, Field
-from feast.types import Float64, Int64, String
+from feast.types import Bool, Float64, Int64, String
 
-from feature_repo.data_sources import slot_features_source, user_features_source
+from feature_repo.data_sources import (
+    player_risk_source,
+    slot_features_source,
+    user_features_source,
+)
 from feature_repo.entities import slot, user
 from slotrec import schema
 
@@ -74,5 +78,33 @@ slot_popularity = FeatureView(
     online=True,
     description="How much a slot is played, how that is trending, and how old it is.",
     tags={"dbt_model": "slot_features"},
+    owner="ml-platform@slotrec",
+)
+
+player_risk = FeatureView(
+    name="player_risk",
+    entities=[user],
+    # No ttl: the mart writes a player's rows while they play and a last 'none' row after they
+    # stop, so the newest row is always the one to serve; a missed daily run must not silently
+    # drop an at-risk player's guardrails.
+    schema=[
+        Field(name="session_count_7d", dtype=Int64),
+        Field(name="long_session_count_7d", dtype=Int64),
+        Field(name="night_session_share_7d", dtype=Float64),
+        Field(name="loss_chase_share_7d", dtype=Float64),
+        Field(name="play_seconds_recent_3d", dtype=Float64),
+        Field(name="play_time_growth", dtype=Float64),
+        Field(name="has_long_sessions", dtype=Bool),
+        Field(name="has_late_night_play", dtype=Bool),
+        Field(name="has_loss_chasing", dtype=Bool),
+        Field(name="has_escalating_play", dtype=Bool),
+        Field(name="risk_signal_count", dtype=Int64),
+        Field(name="risk_level", dtype=String),
+    ],
+    source=player_risk_source,
+    online=True,
+    description="Responsible-play risk signals and level (none, elevated, high); the service's "
+    "guardrails read risk_level with the player's live state.",
+    tags={"dbt_model": "player_risk"},
     owner="ml-platform@slotrec",
 )

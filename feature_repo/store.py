@@ -26,10 +26,11 @@ log = logging.getLogger(__name__)
 EXPORTED_MARTS: dict[str, str] = {
     "user_features": schema.USER_ID,
     "slot_features": schema.SLOT_ID,
+    "player_risk": schema.USER_ID,
 }
 
 # The feature views loaded from the daily snapshots by `materialize`.
-SNAPSHOT_VIEWS: tuple[str, ...] = ("user_activity", "user_taste", "slot_popularity")
+SNAPSHOT_VIEWS: tuple[str, ...] = ("user_activity", "user_taste", "slot_popularity", "player_risk")
 
 
 def end_of_day(day: date) -> datetime:
@@ -80,9 +81,11 @@ def definitions() -> list[Any]:
         features.user_activity,
         features.user_taste,
         features.slot_popularity,
+        features.player_risk,
         feature_services.ranking_features,
         feature_services.user_profile,
         feature_services.slot_profile,
+        feature_services.risk_profile,
         *live_state.LIVE_DEFINITIONS,
     ]
 

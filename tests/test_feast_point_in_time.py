@@ -58,6 +58,27 @@ def _slot_snapshot(slot_id: str, day: date, players: int) -> dict:
     }
 
 
+def _risk_snapshot(user_id: str, day: date, level: str) -> dict:
+    return {
+        "user_id": user_id,
+        "feature_timestamp": feature_store.end_of_day(day),
+        "snapshot_on": day,
+        "session_count_7d": 4,
+        "play_seconds_7d": 30_000.0,
+        "long_session_count_7d": 2,
+        "night_session_share_7d": 0.5,
+        "loss_chase_share_7d": None,
+        "play_seconds_recent_3d": 20_000.0,
+        "play_time_growth": None,
+        "has_long_sessions": level != "none",
+        "has_late_night_play": level == "high",
+        "has_loss_chasing": False,
+        "has_escalating_play": False,
+        "risk_signal_count": {"none": 0, "elevated": 1, "high": 2}[level],
+        "risk_level": level,
+    }
+
+
 @pytest.fixture()
 def store(tmp_path, monkeypatch):
     """A feature store in tmp_path over two daily snapshots (values differ by day)."""
@@ -73,8 +94,19 @@ def store(tmp_path, monkeypatch):
         ]
     )
     slots = pd.DataFrame([_slot_snapshot("s1", DAY1, 3), _slot_snapshot("s1", DAY2, 7)])
+    risks = pd.DataFrame(
+        [
+            _risk_snapshot("u1", DAY1, "high"),
+            _risk_snapshot("u1", DAY2, "elevated"),
+            _risk_snapshot("u2", DAY2, "none"),
+        ]
+    )
     # Microsecond UTC timestamps, as DuckDB exports them from the marts.
-    for frame, name in ((users, "user_features"), (slots, "slot_features")):
+    for frame, name in (
+        (users, "user_features"),
+        (slots, "slot_features"),
+        (risks, "player_risk"),
+    ):
         frame["feature_timestamp"] = frame["feature_timestamp"].astype("datetime64[us, UTC]")
         frame.to_parquet(export / f"{name}.parquet")
     fs = feature_store.open_store(settings)
@@ -122,7 +154,7 @@ def test_historical_features_use_only_snapshots_from_before_the_label(store):
 def test_materialize_then_online_read_returns_the_latest_snapshot(store):
     fs, settings = store
     result = feature_store.materialize(fs, settings, DAY2)
-    assert result.rows_by_view == {"user_features": 2, "slot_features": 1}
+    assert result.rows_by_view == {"user_features": 2, "slot_features": 1, "player_risk": 2}
     online = feature_store.online_features(
         fs, "user_profile_v1", [{"user_id": "u1"}, {"user_id": "unknown"}]
     )
@@ -131,6 +163,11 @@ def test_materialize_then_online_read_returns_the_latest_snapshot(store):
     assert online["theme_share_fishing"] == [1.0, None]
     slot = feature_store.online_features(fs, "slot_profile_v1", [{"slot_id": "s1"}])
     assert slot["players_1d"] == [7]
+    risk = feature_store.online_features(
+        fs, "risk_profile_v1", [{"user_id": "u1"}, {"user_id": "u2"}, {"user_id": "unknown"}]
+    )
+    assert risk["risk_level"] == ["elevated", "none", None]
+    assert risk["has_long_sessions"] == [True, False, None]
 
 
 def test_materialize_is_incremental_and_idempotent(store):

@@ -44,6 +44,9 @@ class UserLiveState:
         current_started_at: When that session started (UTC).
         crossed_session_id: The session whose threshold crossing was already reported.
         recent_event_ids: The last applied event ids, newest last (bounded).
+        risk_level: The daily `player_risk` snapshot's level (none, elevated, high), read with
+            the live state; None when the player has no snapshot row. Never written by the
+            service.
     """
 
     user_id: str
@@ -59,6 +62,7 @@ class UserLiveState:
     current_started_at: datetime | None = None
     crossed_session_id: str | None = None
     recent_event_ids: list[str] = field(default_factory=list)
+    risk_level: str | None = None
 
     @property
     def is_empty(self) -> bool:

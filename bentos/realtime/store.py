@@ -65,6 +65,10 @@ PLAY_FEATURES = (
     "updated_at_epoch_seconds",
 )
 PROFILE_FEATURES = ("suggestion_json", "onboarding_json")
+# The daily risk snapshot (dbt player_risk, materialized): read in the same round trip as the
+# live state, for the responsible-play guardrails.
+RISK_VIEW = "player_risk"
+RISK_FEATURES = ("risk_level",)
 # After a failed attempt to open the online store, calls fail fast for this long.
 OPEN_RETRY_SECONDS = 5.0
 
@@ -125,6 +129,7 @@ class LiveStateStore:
         self._retry_open_at = 0.0  # time.monotonic() before which a failed open is not retried
         self._play_refs = [f"{PLAY_VIEW}:{name}" for name in PLAY_FEATURES]
         self._profile_refs = [f"{PROFILE_VIEW}:{name}" for name in PROFILE_FEATURES]
+        self._risk_refs = [f"{RISK_VIEW}:{name}" for name in RISK_FEATURES]
         try:
             self._open()
         except Exception as exc:
@@ -272,7 +277,7 @@ class LiveStateStore:
 
     def _read(self, user_ids: list[str]) -> dict[str, UserLiveState]:
         rows = [{schema.USER_ID: user_id} for user_id in user_ids]
-        refs = self._play_refs + self._profile_refs
+        refs = self._play_refs + self._profile_refs + self._risk_refs
         columns = self._feast(
             lambda fs: fs.get_online_features(features=refs, entity_rows=rows).to_dict()
         )
@@ -317,14 +322,23 @@ class LiveStateStore:
 
 
 def _ensure_definitions(store: FeatureStore) -> None:
-    """Apply the live-state definitions if this registry does not have them yet."""
-    from feature_repo import entities, live_state
+    """Apply the live-state (and risk snapshot) definitions if this registry lacks them.
+
+    The risk view is applied too, so a service started before the first daily run can read it
+    (no row yet: no risk level) in the same call as the live state.
+    """
+    from feature_repo import entities, features, live_state
 
     have = {fv.name for fv in store.list_feature_views(allow_cache=False)}
-    if {PLAY_VIEW, PROFILE_VIEW} <= have:
+    missing: list[Any] = []
+    if not {PLAY_VIEW, PROFILE_VIEW} <= have:
+        missing.extend(live_state.LIVE_DEFINITIONS)
+    if RISK_VIEW not in have:
+        missing.append(features.player_risk)
+    if not missing:
         return
     log.info("applying the live-state definitions to the feature registry")
-    store.apply([entities.user, *live_state.LIVE_DEFINITIONS])
+    store.apply([entities.user, *missing])
     store.refresh_registry()
 
 
@@ -404,4 +418,5 @@ def _decode(user_id: str, row: dict[str, Any]) -> UserLiveState:
         current_started_at=_moment(row.get("current_started_at_epoch_seconds")),
         crossed_session_id=row.get("crossed_session_id") or None,
         recent_event_ids=list(row.get("recent_event_ids") or []),
+        risk_level=row.get("risk_level") or None,
     )

@@ -14,6 +14,7 @@ from bentos.recommender.candidates import gather_candidates
 from bentos.recommender.diversity import diversify
 from bentos.recommender.exploration import exploration_slots, interleave, pick_exploration
 from bentos.recommender.filters import allowed_slots
+from bentos.recommender.guardrails import RiskPolicy
 from bentos.recommender.reasons import Origin
 from bentos.recommender.scoring import (
     RECENT_SATURATION_SECONDS,
@@ -49,6 +50,8 @@ class RankRequest:
     live: UserLiveState | None = None
     explore: bool = False
     seed: int = 0
+    # the responsible-play guardrails of an at-risk player (None: not at risk)
+    risk: RiskPolicy | None = None
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Ranking:
     cold_start: bool
     notes: list[str] = field(default_factory=list)
     explored_new_games: list[str] = field(default_factory=list)
+    guardrails: list[str] = field(default_factory=list)
 
 
 def _query(
@@ -106,6 +110,11 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     origins = gather_candidates(live_index, seeds, query, query_reason, popular, request.k)
     hidden = pools.exploring | pools.retired
     blocked = played | request.exclude
+    risk = request.risk
+    if risk is not None:
+        # no new game at all (graduated ones too), no slot of an excluded volatility
+        hidden = hidden | pools.graduated
+        blocked = blocked | risk.excluded(catalog.slots, origins)
     servable = catalog.servable(country)
     ids = allowed_slots((s for s in origins if s not in hidden), servable, blocked)
     scores = score_slots(
@@ -121,16 +130,19 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     order = np.argsort(-scores, kind="stable")
     ranked = [ids[i] for i in order]
     score_of = {ids[i]: float(scores[i]) for i in order}
+    if risk is not None:
+        ranked = risk.demote(catalog.slots, ranked)
 
     budget = exploration_slots(request.k, request.strategy.exploration_share)
+    explore = request.explore and risk is None
     new_games: list[str] = []
-    if request.explore and budget:
+    if explore and budget:
         new_games = allowed_slots(sorted(pools.exploring), servable, blocked)
         fit = taste(live_index, query, new_games)
         new_games = [new_games[i] for i in np.argsort(-fit, kind="stable")]
         score_of.update({s: float(f) for s, f in zip(new_games, np.sort(fit)[::-1], strict=True)})
     picked_new, extra = pick_exploration(
-        new_games, ranked, request.k, budget if request.explore else 0, request.seed
+        new_games, ranked, request.k, budget if explore else 0, request.seed
     )
     exploit_k = request.k - len(picked_new) - len(extra)
     exploit = diversify(
@@ -166,6 +178,7 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
         cold_start=request.user_id not in snapshot.user_rows,
         notes=notes,
         explored_new_games=picked_new,
+        guardrails=risk.list_guardrails if risk is not None else [],
     )
 
 
