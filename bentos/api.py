@@ -160,6 +160,11 @@ class SimilarResponse(_Schema):
         default=False,
         description="True when `user_id` is self-excluded or cooling off: `items` is empty.",
     )
+    guardrails: list[str] = Field(
+        default_factory=list,
+        description="Responsible-play guardrails applied for an at-risk `user_id`: "
+        "`no_exploration`, `no_new_games`, `volatility_excluded` (see `RecommendResponse`).",
+    )
 
 
 class EventsRequest(_Strict):

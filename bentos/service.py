@@ -44,7 +44,6 @@ from bentos.recommender.exploration import in_exploration_segment
 from bentos.recommender.fallback import popular_fallback
 from bentos.recommender.guardrails import (
     REALITY_CHECK,
-    VOLATILITY_DEMOTED,
     reality_check_message,
     risk_policy,
 )
@@ -336,7 +335,7 @@ class SlotrecService:
         catalog = snapshot.catalog if snapshot is not None else self.fallback_catalog
         metrics.FALLBACKS.labels(cause=(cause or "unknown").split(":")[0]).inc()
         risk = risk_policy(live.risk_level if live else None, self.settings)
-        guardrails = [g for g in risk.list_guardrails if g != VOLATILITY_DEMOTED] if risk else []
+        guardrails = risk.filter_guardrails if risk else []
         self._count_guardrails(guardrails, "recommend")
         items = popular_fallback(
             catalog,
@@ -411,6 +410,11 @@ class SlotrecService:
                     live = self._live_state(request.user_id)
                 except LiveStateUnavailable:
                     live = None
+            hidden = self._pools.exploring | self._pools.retired
+            risk = risk_policy(live.risk_level if live else None, self.settings)
+            if risk is not None:  # an at-risk player: no new games, no excluded volatility
+                slots = snapshot.catalog.slots
+                hidden = hidden | self._pools.graduated | frozenset(risk.excluded(slots, slots))
             try:
                 items = ranker.similar(
                     snapshot,
@@ -418,7 +422,7 @@ class SlotrecService:
                     request.k,
                     request.user_id,
                     live,
-                    hidden=self._pools.exploring | self._pools.retired,
+                    hidden=hidden,
                 )
             except KeyError:
                 metrics.REQUESTS.labels(endpoint="similar", outcome="client_error").inc()
@@ -426,11 +430,14 @@ class SlotrecService:
                     f"slot_id {request.slot_id!r} is not in the index"
                 ) from None
             metrics.REQUESTS.labels(endpoint="similar", outcome="ok").inc()
+            guardrails = risk.filter_guardrails if risk else []
+            self._count_guardrails(guardrails, "similar")
             return api.SimilarResponse(
                 slot_id=request.slot_id,
                 items=items,
                 model_version=snapshot.version,
                 personalised=request.user_id is not None,
+                guardrails=guardrails,
             )
 
     @bentoml.api

@@ -600,6 +600,24 @@ def bench_realtime(
     console.print_json(data=result)
 
 
+@bench_app.command("risk")
+def bench_risk(
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path(
+        "benchmarks/results/risk_detection.json"
+    ),
+    players: Annotated[int, typer.Option(min=100, help="Simulated players.")] = 5_000,
+    slots: Annotated[int, typer.Option(min=10, help="Simulated slots.")] = 200,
+    days: Annotated[int, typer.Option(min=10, help="Simulated days.")] = 14,
+    seed: Annotated[int, typer.Option(min=0, help="World seed.")] = 11,
+) -> None:
+    """Recall and precision of the player_risk mart against the simulator's at-risk flag."""
+    from benchmarks.risk_bench import RiskBenchConfig, run_risk_bench
+
+    config = RiskBenchConfig(players=players, slots=slots, days=days, seed=seed)
+    result = run_risk_bench(config, out, log=lambda msg: log.info(msg))
+    console.print_json(data={k: result[k] for k in ("recall", "precision", "at_risk_players")})
+
+
 @bench_app.command("serve")
 def bench_serve(
     out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("benchmarks/results/serve.json"),

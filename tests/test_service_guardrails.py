@@ -102,6 +102,16 @@ def test_an_at_risk_player_gets_no_very_high_volatility_and_no_exploration(explo
     assert not {i.reason for i in high.items} & {"exploration", "new_game"}
     assert _guardrail_count("volatility_excluded", "recommend") == before + 2
 
+    # similar, personalised for an at-risk player: the same exclusions
+    assert volatility["s009"] == "very_high"
+    near = svc.similar(api.SimilarRequest(slot_id="s009", k=8, user_id="u0017"))
+    assert near.guardrails == ["no_exploration", "no_new_games", "volatility_excluded"]
+    assert len(near.items) == 8
+    assert not {volatility.get(i.slot_id, "low") for i in near.items} & {"high", "very_high"}
+    plain_near = svc.similar(api.SimilarRequest(slot_id="s009", k=8, user_id="u0029"))
+    assert plain_near.guardrails == []
+    assert "very_high" in {volatility.get(i.slot_id) for i in plain_near.items}
+
     # a player whose level is none, and one with no risk row, are unaffected
     for user_id in ("u0029", "u0041"):
         plain = _recommend(svc, user_id)

@@ -46,6 +46,11 @@ class RiskPolicy:
             out.append(VOLATILITY_DEMOTED)
         return out
 
+    @property
+    def filter_guardrails(self) -> list[str]:
+        """The guardrails of a list made without re-ranking (fallback, similar): no demotion."""
+        return [g for g in self.list_guardrails if g != VOLATILITY_DEMOTED]
+
     def excluded(self, slots: dict[str, SlotInfo], slot_ids: Iterable[str]) -> set[str]:
         """The slots among `slot_ids` whose volatility this policy leaves out."""
         if not self.excluded_volatility:
