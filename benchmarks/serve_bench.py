@@ -2,9 +2,11 @@
 
 The world is built through the real pipeline (simulate → dbt → Feast → `run_training`, with
 the epochs capped so the bundle trains in minutes), once per work directory; then the service
-is started as operators start it and driven by an asyncio/aiohttp load generator: a fixed
-number of requests at each concurrency, for `recommend` and for the service's no-op endpoint
-(the ceiling of this server on this machine), plus the freshness of the real-time layer.
+is started as operators start it and loaded at each concurrency, for `recommend` and for the
+service's no-op endpoint (the ceiling of this server on this machine), plus the freshness of
+the real-time layer. The load comes from `wrk` when it is installed (a fixed number of seconds
+per level; `benchmarks/wrk_load.py`), else from an asyncio/aiohttp generator (a fixed number of
+requests per level), which on two cores takes about as much CPU per request as the service.
 
 Freshness is the time from an `events` call returning to the return of the first `recommend`
 that reflects it (the slot just played is gone from the list); it includes that recommend's own
@@ -33,6 +35,7 @@ import duckdb
 import httpx
 import numpy as np
 
+from benchmarks.wrk_load import run_wrk, wrk_available
 from slotrec.atomic import write_json_atomic
 from slotrec.settings import REPO_ROOT, Settings, get_settings
 
@@ -50,7 +53,9 @@ class ServeBenchConfig:
     start: date = date(2026, 1, 1)
     epochs: int = 4
     work_dir: Path | None = None
-    requests: int = 3_000  # per endpoint and concurrency level
+    requests: int = 3_000  # per endpoint and concurrency level (the Python generator)
+    seconds: int = 15  # per endpoint and concurrency level (wrk)
+    generator: str = "auto"  # "wrk" (when installed: "auto"), or "python"
     concurrency: tuple[int, ...] = (1, 8, 32)
     workers: int = 1
     k: int = 10
@@ -253,16 +258,23 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
             for _ in range(n)
         ]
 
+    use_wrk = config.generator == "wrk" or (config.generator == "auto" and wrk_available())
+
+    def load(path: str, payload: list[dict[str, Any]], concurrency: int) -> dict[str, Any]:
+        if use_wrk:
+            return run_wrk(url, path, payload, concurrency, config.seconds)
+        return asyncio.run(_load(url, path, payload, concurrency))
+
     process, url = start_server(settings, config.workers, settings.data_dir / "bench_serve.log")
     try:
-        log(f"serving at {url}; warming up")
+        log(f"serving at {url}; warming up; load generator: {'wrk' if use_wrk else 'python'}")
         asyncio.run(_load(url, "/recommend", bodies(300), 4))
         asyncio.run(_load(url, "/noop", [{}] * 300, 4))
         result: dict[str, Any] = {"recommend": {}, "noop": {}}
         for c in config.concurrency:
             for name, path in (("recommend", "/recommend"), ("noop", "/noop")):
                 payload = bodies(config.requests) if name == "recommend" else [{}] * config.requests
-                result[name][f"c{c}"] = stats = asyncio.run(_load(url, path, payload, c))
+                result[name][f"c{c}"] = stats = load(path, payload, c)
                 log(f"{name} c{c}: {stats}")
         trials = config.freshness_trials
         fresh = _freshness(url, rng.sample(known, trials), trials, config.k)
@@ -287,6 +299,7 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
                 s["errors"] == 0 for level in result.values() for s in level.values()
             ),
         },
+        "load_generator": "wrk" if use_wrk else "python (asyncio + aiohttp)",
         "config": {
             **{k: v for k, v in asdict(config).items() if k not in ("work_dir", "start", "extra")},
             "start": config.start.isoformat(),

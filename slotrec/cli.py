@@ -624,7 +624,13 @@ def bench_serve(
     work_dir: Annotated[
         Path | None, typer.Option(help="World + bundle folder; reused when it has a bundle.")
     ] = None,
-    requests: Annotated[int, typer.Option(min=100, help="Requests per level.")] = 3_000,
+    requests: Annotated[
+        int, typer.Option(min=100, help="Requests per level (Python load generator).")
+    ] = 3_000,
+    seconds: Annotated[int, typer.Option(min=1, help="Seconds per level (wrk).")] = 15,
+    generator: Annotated[
+        str, typer.Option(help="Load generator: auto (wrk when installed), wrk or python.")
+    ] = "auto",
     workers: Annotated[int, typer.Option(min=1, help="Service worker processes.")] = 1,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs cap.")] = 4,
     prepare_only: Annotated[
@@ -633,8 +639,24 @@ def bench_serve(
 ) -> None:
     """Serve a 100k-player x 3k-slot bundle with `bentoml serve`, load it, write serve.json."""
     from benchmarks.serve_bench import ServeBenchConfig, prepare_world, run_serve_bench
+    from benchmarks.wrk_load import wrk_available
 
-    config = ServeBenchConfig(work_dir=work_dir, requests=requests, workers=workers, epochs=epochs)
+    if generator not in ("auto", "wrk", "python"):
+        raise typer.BadParameter(
+            f"must be auto, wrk or python, got {generator!r}", param_hint="--generator"
+        )
+    if generator == "wrk" and not wrk_available():
+        raise typer.BadParameter(
+            "wrk is not installed (Debian: apt-get install wrk)", param_hint="--generator"
+        )
+    config = ServeBenchConfig(
+        work_dir=work_dir,
+        requests=requests,
+        seconds=seconds,
+        generator=generator,
+        workers=workers,
+        epochs=epochs,
+    )
     if prepare_only:
         settings = prepare_world(config, log=lambda msg: log.info(msg))
         console.print(f"world and bundle ready in {settings.data_dir}")
