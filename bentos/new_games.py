@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from bentos.shared_sqlite import SharedSqlite
 
 Stage = Literal["exploring", "graduated", "retired"]
 
@@ -67,18 +68,10 @@ class NewGameRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
+        self._db = SharedSqlite(path, _SCHEMA)
 
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.execute("pragma journal_mode=wal")
-            con.execute("pragma synchronous=normal")
-            con.executescript(_SCHEMA)
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def register(self, payload: dict[str, Any]) -> Literal["new", "updated"]:
         """Write (or overwrite) a game's registration; later polls pick it up."""

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from bentos.realtime.events import ID_PATTERN
+from bentos.shared_sqlite import SharedSqlite
 
 Kind = Literal["self_exclusion", "cooling_off"]
 Source = Literal["file", "admin"]
@@ -83,18 +83,10 @@ class RestrictionRegistry:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
+        self._db = SharedSqlite(path, _SCHEMA)
 
     def _con(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            con = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-            con.execute("pragma journal_mode=wal")
-            con.execute("pragma synchronous=normal")
-            con.executescript(_SCHEMA)
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def active(self, user_id: str, now: datetime | None = None) -> Restriction | None:
         """The restriction in force for a player now, or None (the per-request check).
