@@ -39,84 +39,65 @@ play_events as (
 
 ),
 
-stakes as (
+ordered as (
 
+    {#-
+        Each staked interval next to the session's next staked interval (same delivery): one
+        sort of the play rows, partitioned by whether a row is staked so that unstaked rows
+        (session starts) sit in a partition of their own and never come between two stakes.
+    -#}
     select
         user_id,
         session_id,
         delivered_on,
+        occurred_at,
+        duration_seconds,
         bet_amount,
         win_amount,
         lead(bet_amount) over (
-            partition by user_id, session_id, delivered_on
+            partition by user_id, session_id, delivered_on, coalesce(bet_amount, 0) > 0
             order by occurred_at, event_id
         ) as next_bet_amount
     from play_events
-    where bet_amount > 0
-
-),
-
-chasing as (
-
-    select
-        user_id,
-        session_id,
-        delivered_on,
-        count(
-            case when coalesce(win_amount, 0) < bet_amount and next_bet_amount is not null then 1 end
-        ) as loss_count,
-        count(
-            case
-                when coalesce(win_amount, 0) < bet_amount
-                    and next_bet_amount > bet_amount * {{ var('risk_bet_raise_factor') }}
-                then 1
-            end
-        ) as raised_after_loss_count
-    from stakes
-    group by
-        user_id,
-        session_id,
-        delivered_on
-
-),
-
-sessions as (
-
-    select
-        user_id,
-        session_id,
-        delivered_on,
-        min(occurred_at) as started_at,
-        sum(duration_seconds) as play_seconds,
-        sum(coalesce(bet_amount, 0)) as bet_amount,
-        sum(coalesce(win_amount, 0)) as win_amount
-    from play_events
-    group by
-        user_id,
-        session_id,
-        delivered_on
 
 ),
 
 final as (
 
     select
-        sessions.user_id,
-        sessions.session_id,
-        cast(sessions.started_at as date) as played_on,
-        sessions.delivered_on,
-        sessions.started_at,
-        sessions.play_seconds,
-        sessions.bet_amount,
-        sessions.win_amount,
-        cast(coalesce(chasing.loss_count, 0) as {{ dbt.type_bigint() }}) as loss_count,
-        cast(coalesce(chasing.raised_after_loss_count, 0) as {{ dbt.type_bigint() }}) as raised_after_loss_count
-    from sessions
-    left join chasing
-        on
-            sessions.user_id = chasing.user_id
-            and sessions.session_id = chasing.session_id
-            and sessions.delivered_on = chasing.delivered_on
+        user_id,
+        session_id,
+        cast(min(occurred_at) as date) as played_on,
+        delivered_on,
+        min(occurred_at) as started_at,
+        sum(duration_seconds) as play_seconds,
+        sum(coalesce(bet_amount, 0)) as bet_amount,
+        sum(coalesce(win_amount, 0)) as win_amount,
+        cast(
+            count(
+                case
+                    when bet_amount > 0
+                        and coalesce(win_amount, 0) < bet_amount
+                        and next_bet_amount is not null
+                    then 1
+                end
+            ) as {{ dbt.type_bigint() }}
+        ) as loss_count,
+        cast(
+            count(
+                case
+                    when bet_amount > 0
+                        and coalesce(win_amount, 0) < bet_amount
+                        and next_bet_amount > bet_amount * {{ var('risk_bet_raise_factor') }}
+                    then 1
+                end
+            ) as {{ dbt.type_bigint() }}
+        ) as raised_after_loss_count
+    from ordered
+    group by
+        user_id,
+        session_id,
+        delivered_on
 
 )
 
