@@ -34,6 +34,7 @@ import torch
 
 from bentos import api, metrics
 from bentos.catalog import Catalog, load_catalog, slot_infos
+from bentos.clock import service_clock
 from bentos.experiments import Strategy, assign, load_experiments
 from bentos.guard import RequestGuard
 from bentos.new_games import NewGameRegistry, stage
@@ -118,7 +119,9 @@ class SlotrecService:
         self.bundle_error: str | None = None
         self.fallback_catalog = Catalog.empty()
         self._load(None)
-        self.store = LiveStateStore(self.settings)
+        # the wall clock, or the closed-loop demo's simulated one (`bentos.clock`)
+        self.clock = service_clock()
+        self.store = LiveStateStore(self.settings, clock=self.clock)
 
     # --- state ---------------------------------------------------------------------------
 
@@ -364,7 +367,7 @@ class SlotrecService:
         self, user_id: str, request_id: str, items: list[api.RecommendedSlot]
     ) -> None:
         """Every served list becomes impression events in the raw files, for attribution."""
-        now = datetime.now(UTC)
+        now = self.clock()
         # Built as raw rows directly (the contract's columns): the ids were validated on the
         # way in, and a pydantic model per impression would cost more than the ranking.
         rows = [

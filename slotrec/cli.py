@@ -436,13 +436,34 @@ def demo(
     data_dir: DataDirOption = None,
     players: Annotated[int, typer.Option(min=10)] = 2_000,
     slots: Annotated[int, typer.Option(min=10)] = 200,
-    days: Annotated[int, typer.Option(min=2)] = 7,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Simulated days (default 7); with --closed-loop: closed-loop days (default 3).",
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option()] = 7,
+    closed_loop: Annotated[
+        bool,
+        typer.Option(
+            "--closed-loop",
+            help="After the history, run simulated days against a real `bentoml serve`: "
+            "lobby traffic, an A/B test, new games, a daily run per day.",
+        ),
+    ] = False,
+    history_days: Annotated[
+        int, typer.Option(min=2, help="--closed-loop: days of simulated history first.")
+    ] = 7,
+    lobby_players: Annotated[
+        int, typer.Option(min=1, help="--closed-loop: players who open the lobby each day.")
+    ] = 400,
 ) -> None:
     """The quick-start job: simulate a small world, backfill it, run the last day, show it.
 
     The backfill loads the history; the last day is an ordinary daily run, so it also
-    retrains, gates and promotes the first bundle.
+    retrains, gates and promotes the first bundle. With --closed-loop, the service then runs
+    and simulated players use it for --days days (`slotrec.closed_loop`).
     """
     from datetime import timedelta
 
@@ -451,6 +472,12 @@ def demo(
     from slotrec.run_report import print_summary
     from slotrec.simulator import SimulationConfig, simulate_world
 
+    if closed_loop:
+        _closed_loop_demo(data_dir, players, slots, days or 3, seed, history_days, lobby_players)
+        return
+    days = days or 7
+    if days < 2:
+        raise typer.BadParameter("the demo needs at least 2 days", param_hint="--days")
     settings = _settings(data_dir)
     first = date(2026, 1, 1)
     last = first + timedelta(days=days - 1)
@@ -487,6 +514,46 @@ def demo(
         features = feature_store.online_features(store, "user_profile_v1", [{"user_id": row[0]}])
         out.rule(f"online features of the most active player, {row[0]}")
         out.print({k: v[0] for k, v in features.items()})
+
+
+def _closed_loop_demo(
+    data_dir: Path | None,
+    players: int,
+    slots: int,
+    days: int,
+    seed: int,
+    history_days: int,
+    lobby_players: int,
+) -> None:
+    """`slotrec demo --closed-loop`: history, then `days` days against the running service."""
+    from slotrec.closed_loop import (
+        MAX_CLOSED_LOOP_DAYS,
+        ClosedLoopConfig,
+        print_closed_loop,
+        run_closed_loop,
+    )
+    from slotrec.simulator.lobby import LobbyPlan
+
+    if days > MAX_CLOSED_LOOP_DAYS:
+        raise typer.BadParameter(
+            f"at most {MAX_CLOSED_LOOP_DAYS} closed-loop days (the service refuses events "
+            f"over 7 days old), got {days}",
+            param_hint="--days",
+        )
+    config = ClosedLoopConfig(
+        players=players,
+        slots=slots,
+        history_days=history_days,
+        days=days,
+        seed=seed,
+        lobby=LobbyPlan(players_per_day=lobby_players, seed=seed),
+    )
+    root = _settings(data_dir).data_dir
+    try:
+        result = run_closed_loop(root, config, log=lambda line: log.info(line))
+    except (RuntimeError, ValueError) as exc:
+        raise _fail(f"closed-loop demo failed: {exc}") from exc
+    print_closed_loop(result, Console())
 
 
 @bench_app.command("data")
