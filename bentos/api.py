@@ -273,7 +273,11 @@ class SlotRegistration(_Strict):
     theme: Theme
     volatility: Volatility
     rtp: float = Field(ge=0.8, le=1.0, description="Return to player, as a fraction.")
-    max_win_multiplier: float = Field(gt=0, le=1_000_000)
+    # ge, not gt: BentoML publishes OpenAPI 3.0, where pydantic's numeric `exclusiveMinimum`
+    # is invalid (found by the schema fuzz test); a top prize below the stake is no prize anyway
+    max_win_multiplier: float = Field(
+        ge=1, le=1_000_000, description="Top prize as a multiple of the stake."
+    )
     has_bonus_buy: bool = False
     is_active: bool = True
     jurisdictions: list[Country] = Field(min_length=1, max_length=len(schema.COUNTRIES))
