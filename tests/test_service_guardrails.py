@@ -79,8 +79,8 @@ def _guardrail_count(guardrail: str, endpoint: str) -> float:
 
 
 def test_an_at_risk_player_gets_no_very_high_volatility_and_no_exploration(exploring):
-    svc, world = exploring, build_world()
-    volatility = world.slots.set_index("slot_id")["volatility"].to_dict()
+    svc = exploring
+    volatility = build_world().slots.set_index("slot_id")["volatility"].to_dict()
     # fishing fans, all in the exploration segment; u0005 elevated, u0017 high, u0029 none
     _set_risk(svc, {"u0005": "elevated", "u0017": "high", "u0029": "none"})
     before = _guardrail_count("volatility_excluded", "recommend")
@@ -117,13 +117,15 @@ def test_an_at_risk_player_gets_no_very_high_volatility_and_no_exploration(explo
         plain = _recommend(svc, user_id)
         assert plain.guardrails == []
         assert {"exploration", "new_game"} & {i.reason for i in plain.items}
-    shown = {
-        volatility[i.slot_id]
-        for u in ("u0029", "u0041", "u0053")
-        for i in _recommend(svc, u).items
-        if i.slot_id in volatility
-    }
-    assert "very_high" in shown  # the guardrail, not the world, keeps them out above
+    # u0009 and u0021 love the same theme, whose slots are all very_high: the guardrail, not
+    # the world, keeps them out of the at-risk player's list
+    world = build_world()
+    assert world.favourite_theme["u0009"] == world.favourite_theme["u0021"]
+    _set_risk(svc, {"u0009": "elevated"})
+    guarded = [volatility.get(i.slot_id, "low") for i in _recommend(svc, "u0009").items]
+    unguarded = [volatility.get(i.slot_id, "low") for i in _recommend(svc, "u0021").items]
+    assert "very_high" not in guarded
+    assert unguarded.count("very_high") >= 3
 
 
 def test_an_at_risk_player_gets_a_reality_check_instead_of_a_suggestion(exploring):
