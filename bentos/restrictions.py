@@ -17,7 +17,9 @@ Two sources write it, and each manages only its own rows:
 A player is restricted while any of their rows is in force, so lifting an `admin` restriction
 never lifts the operator file's one for the same player. `self_exclusion` may have an end
 (`until_at`) or none (until lifted); `cooling_off` must have one and ends by itself: a row whose
-`until_at` has passed is kept (as history) but no longer restricts.
+`until_at` has passed is kept (as history) but no longer restricts. Every row ever set is also
+logged in `restriction_history` with when it started and ended (lifted or replaced), because
+lifting deletes the row: the responsible-play evidence needs who was restricted when.
 """
 
 from __future__ import annotations
@@ -50,7 +52,15 @@ create table if not exists restrictions (
     user_id text not null, source text not null, kind text not null, until_at real,
     reason text, updated_at real not null,
     primary key (user_id, source)) without rowid;
+create table if not exists restriction_history (
+    user_id text not null, source text not null, kind text not null, until_at real,
+    started_at real not null, ended_at real);
+create index if not exists restriction_history_user on restriction_history (user_id);
 """
+# `restriction_history` keeps every row the registry ever held, with when it was set
+# (`started_at`) and when it was replaced or lifted (`ended_at`, null while current): removals
+# delete from `restrictions`, and the responsible-play evidence (monitoring/responsible_play.py)
+# must still know who was restricted at a past moment. Written in the same transactions.
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,7 @@ class RestrictionRegistry:
             cursor = con.execute(
                 "delete from restrictions where user_id = ? and source = ?", [user_id, source]
             )
+            _close_history(con, [user_id], source, datetime.now(UTC))
         return cursor.rowcount > 0
 
     def replace_source(self, source: Source, rows: list[Restriction]) -> dict[str, int]:
@@ -155,6 +166,7 @@ class RestrictionRegistry:
                 for r in con.execute("select user_id from restrictions where source = ?", [source])
             }
             con.execute("delete from restrictions where source = ?", [source])
+            _close_history(con, sorted(before), source, now)
             _upsert(con, rows, now)
         kept = {r.user_id for r in rows}
         return {
@@ -305,7 +317,63 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _close_history(
+    con: sqlite3.Connection, user_ids: Sequence[str], source: str, now: datetime
+) -> None:
+    """End the open history rows of these players from `source` at `now`."""
+    con.executemany(
+        "update restriction_history set ended_at = ? "
+        "where user_id = ? and source = ? and ended_at is null",
+        [[now.timestamp(), u, source] for u in user_ids],
+    )
+
+
+def history_rows(path: Path) -> list[tuple[Any, ...]]:
+    """Every restriction the registry at `path` held, read-only, for the evidence report.
+
+    Rows `(user_id, source, kind, until_at, started_at, ended_at)` in epoch seconds (`until_at`
+    / `ended_at` None: open). Rows set before the history table existed have no history row;
+    they are taken from `restrictions` with `updated_at` as their start. No file: no rows.
+    """
+    if not path.exists():
+        return []
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+    try:
+        tables = {r[0] for r in con.execute("select name from sqlite_master where type='table'")}
+        history: list[tuple[Any, ...]] = []
+        if "restriction_history" in tables:
+            history = con.execute(
+                "select user_id, source, kind, until_at, started_at, ended_at "
+                "from restriction_history"
+            ).fetchall()
+        current: list[tuple[Any, ...]] = []
+        if "restrictions" in tables:
+            current = con.execute(
+                "select user_id, source, kind, until_at, updated_at, null from restrictions"
+            ).fetchall()
+    finally:
+        con.close()
+    open_rows = {(r[0], r[1]) for r in history if r[5] is None}
+    return history + [r for r in current if (r[0], r[1]) not in open_rows]
+
+
 def _upsert(con: sqlite3.Connection, rows: list[Restriction], now: datetime) -> None:
+    # a replaced row's history ends where the new one starts
+    for source in {r.source for r in rows}:
+        _close_history(con, [r.user_id for r in rows if r.source == source], source, now)
+    con.executemany(
+        "insert into restriction_history values (?, ?, ?, ?, ?, null)",
+        [
+            [
+                r.user_id,
+                r.source,
+                r.kind,
+                r.until_at.timestamp() if r.until_at else None,
+                now.timestamp(),
+            ]
+            for r in rows
+        ],
+    )
     con.executemany(
         "insert or replace into restrictions values (?, ?, ?, ?, ?, ?)",
         [

@@ -12,7 +12,11 @@
 4. A/B: the running experiment's readout (`monitoring.ab_daily`), or an honest "no data";
 5. New games: the serving registry (`serving/new_games.sqlite`): impressions, plays, play rate
    against the graduation bar and the stage each game is in;
-6. Service health: the service's Prometheus `/metrics` when `service_url` is set and answers.
+6. Service health: the service's Prometheus `/metrics` when `service_url` is set and answers;
+7. Responsible play: recommendations to restricted players (must be 0: OK / ALERT), the
+   high-volatility share of impressions to at-risk players against everyone else, and guardrail
+   activations, per day (`monitoring.responsible_play`), plus the service's guardrail counters
+   since it started when it answers.
 
 A section that cannot be built says why in its place (and in the JSON's `warnings`); the rest
 of the page is still written. Plots are Plotly figures with plotly.js embedded once, so the
@@ -293,6 +297,29 @@ def new_games_section(settings: Settings) -> dict[str, Any]:
     return out
 
 
+# --- 7. responsible play ---------------------------------------------------------------------
+
+
+def responsible_play_section(
+    settings: Settings, as_of: date, service: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Today's responsible-play evidence, the same numbers per day over `REPORT_DAYS`, and the
+    service's guardrail counters (since it started) when `service` is a reachable scrape."""
+    from monitoring.responsible_play import evidence_trend
+
+    days = evidence_trend(settings, as_of, REPORT_DAYS)
+    today = days[-1]
+    out: dict[str, Any] = {
+        "today": today,
+        "days": days,
+        "status": today["restricted"]["status"],
+        "guarded_levels": list(settings.risk_guarded_levels),
+    }
+    if service and service.get("status") == "ok":
+        out["service_guardrails_since_start"] = service.get("guardrails_by_name", {})
+    return out
+
+
 # --- the page ---------------------------------------------------------------------------------
 
 
@@ -312,6 +339,10 @@ def build_daily_report(settings: Settings, as_of: date, history: RunHistory | No
         "ab": lambda: _ab_section(settings, as_of, folder),
         "new_games": lambda: new_games_section(settings),
         "service": lambda: service_health(settings.service_url),
+        # after "service", so its one scrape gives the guardrail counters too
+        "responsible_play": lambda: responsible_play_section(
+            settings, as_of, sections.get("service")
+        ),
     }
     sections: dict[str, dict[str, Any]] = {}
     warnings: list[str] = []

@@ -21,6 +21,7 @@ SECTION_TITLES = {
     "ab": "4. A/B experiment",
     "new_games": "5. New games",
     "service": "6. Service health",
+    "responsible_play": "7. Responsible play",
 }
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
@@ -327,6 +328,87 @@ def _service(section: dict[str, Any], plots: _Plots) -> str:
     return "".join(parts)
 
 
+def _responsible_play(section: dict[str, Any], plots: _Plots) -> str:
+    today, days = section["today"], section.get("days", [])
+    restricted = today["restricted"]
+    status = restricted["status"]
+    high = today["high_volatility"]
+    badge = _badge(
+        f"recommendations to restricted players: {status}", "ok" if status == "OK" else "bad"
+    )
+    parts = [
+        f"<p>{badge} "
+        f"{restricted['impressions']:,} impressions in {restricted['lists']:,} lists to "
+        f"{restricted['players']:,} restricted players today (must be 0).</p>"
+    ]
+    excluded = today.get("excluded_volatility_impressions", 0)
+    badge = _badge(
+        f"excluded volatility shown to at-risk players: {excluded}",
+        "ok" if excluded == 0 else "bad",
+    )
+    parts.append(
+        f"<p>{badge} "
+        f"{today['at_risk_lists']:,} lists to {today['at_risk_players']:,} at-risk players "
+        f"(levels {', '.join(section.get('guarded_levels', []))}); high / very-high volatility "
+        f"share of impressions: at-risk {_fmt(high['at_risk']['share'], 3)} "
+        f"({high['at_risk']['high_volatility']:,} of {high['at_risk']['impressions']:,}), "
+        f"everyone else {_fmt(high['others']['share'], 3)} "
+        f"({high['others']['high_volatility']:,} of {high['others']['impressions']:,}).</p>"
+    )
+    if today.get("note"):
+        parts.append(_note(today["note"] + "."))
+    x = [d["day"] for d in days]
+    if any(d["impressions"] for d in days):
+        restricted_fig = go.Figure(
+            [
+                go.Bar(name="lists", x=x, y=[d["restricted"]["lists"] for d in days]),
+                go.Bar(name="impressions", x=x, y=[d["restricted"]["impressions"] for d in days]),
+            ]
+        )
+        restricted_fig.update_layout(yaxis_title="to restricted players", barmode="group")
+        parts.append(plots.div(restricted_fig, "Recommendations to restricted players (must be 0)"))
+        share = go.Figure(
+            [
+                go.Scatter(
+                    name=name,
+                    x=x,
+                    y=[d["high_volatility"][key]["share"] for d in days],
+                    mode="lines+markers",
+                )
+                for key, name in (("at_risk", "at-risk players"), ("others", "everyone else"))
+            ]
+        )
+        share.update_layout(yaxis_title="high-volatility share", yaxis_tickformat=".0%")
+        parts.append(plots.div(share, "High / very-high volatility share of impressions"))
+        names = sorted({g for d in days for g in d["guardrail_activations"]})
+        activations = go.Figure(
+            [
+                go.Bar(name=g, x=x, y=[d["guardrail_activations"].get(g, 0) for d in days])
+                for g in names
+            ]
+        )
+        activations.update_layout(yaxis_title="lists", barmode="group")
+        parts.append(plots.div(activations, "Guardrail activations per day (lists)"))
+    else:
+        parts.append(_note("No served recommendations in the window: nothing to plot."))
+    counters = section.get("service_guardrails_since_start")
+    if counters:
+        parts.append(
+            _table(
+                ["guardrail", "activations since the service started"],
+                list(map(list, counters.items())),
+            )
+        )
+    parts.append(
+        _note(
+            "Activations per day are derived from the served lists (each list to an at-risk "
+            "player counts once per guardrail of its level); restricted requests and reality "
+            "checks leave no impression and appear only in the service's counters."
+        )
+    )
+    return "".join(parts)
+
+
 RENDERERS = {
     "data": _data,
     "model": _model,
@@ -334,6 +416,7 @@ RENDERERS = {
     "ab": _ab,
     "new_games": _new_games,
     "service": _service,
+    "responsible_play": _responsible_play,
 }
 
 
@@ -352,6 +435,13 @@ def _headline(sections: dict[str, dict[str, Any]]) -> str:
     if ab.get("status") == "ok":
         badges.append(
             _badge(f"A/B winner: {ab['winner']}" if ab.get("winner") else "A/B running", "na")
+        )
+    play = sections.get("responsible_play", {}).get("status")
+    if play:
+        badges.append(
+            _badge("recommendations to restricted players: ALERT", "bad")
+            if play != "OK"
+            else _badge("restricted players: 0 recommendations", "ok")
         )
     service = sections.get("service", {}).get("status")
     badges.append(

@@ -1,7 +1,8 @@
 """Service health for the daily report: the running service's Prometheus `/metrics`, summarised.
 
 The service exports (see `bentos/metrics.py`) `slotrec_requests_total{endpoint, outcome}`,
-`slotrec_fallbacks_total{cause}` and the latency histogram `slotrec_request_seconds{endpoint}`.
+`slotrec_fallbacks_total{cause}`, `slotrec_guardrail_total{guardrail, endpoint}` and the latency
+histogram `slotrec_request_seconds{endpoint}`.
 They are cumulative since the service (worker) started, so the summary describes the service's
 life so far, not only the report's day. Latency quantiles are estimated from the histogram
 buckets the way Prometheus' `histogram_quantile` does: linear interpolation inside the bucket
@@ -22,6 +23,7 @@ SCRAPE_TIMEOUT_SECONDS = 3.0
 REQUESTS = "slotrec_requests"
 FALLBACKS = "slotrec_fallbacks"
 LATENCY = "slotrec_request_seconds"
+GUARDRAILS = "slotrec_guardrail"
 
 
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
@@ -58,6 +60,7 @@ def summarise_metrics(text: str) -> dict[str, Any]:
     by_endpoint: dict[str, dict[str, float]] = {}
     fallbacks: dict[str, float] = {}
     buckets: dict[str, dict[float, float]] = {}
+    guardrails: dict[str, float] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             labels = sample.labels
@@ -69,6 +72,9 @@ def summarise_metrics(text: str) -> dict[str, Any]:
             elif sample.name == f"{FALLBACKS}_total":
                 cause = labels.get("cause", "unknown")
                 fallbacks[cause] = fallbacks.get(cause, 0.0) + sample.value
+            elif sample.name == f"{GUARDRAILS}_total":
+                name = labels.get("guardrail", "unknown")
+                guardrails[name] = guardrails.get(name, 0.0) + sample.value
             elif sample.name == f"{LATENCY}_bucket":
                 # several workers (multiprocess mode) or endpoints add up per bound
                 series = buckets.setdefault(labels.get("endpoint", "unknown"), {})
@@ -92,6 +98,7 @@ def summarise_metrics(text: str) -> dict[str, Any]:
         },
         "fallbacks_by_cause": {k: int(v) for k, v in sorted(fallbacks.items())},
         "fallbacks_total": int(sum(fallbacks.values())),
+        "guardrails_by_name": {k: int(v) for k, v in sorted(guardrails.items())},
         "fallback_share": sum(fallbacks.values()) / total if total else None,
         "latency_seconds": latency,
         "latency_buckets": {

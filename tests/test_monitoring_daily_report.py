@@ -31,7 +31,7 @@ DAY = date(2026, 1, 10)
 # to 0.20 → alert. NDCG@10: median 0.1525, threshold 0.129625; DAY 0.15 → no alert.
 HR = [0.30, 0.32, 0.31, 0.29, 0.20]
 NDCG = [0.15, 0.16, 0.155, 0.145, 0.15]
-SECTIONS = ("data", "model", "drift", "ab", "new_games", "service")
+SECTIONS = ("data", "model", "drift", "ab", "new_games", "service", "responsible_play")
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -314,6 +314,7 @@ def test_an_empty_data_dir_says_so_plainly_in_every_section(tmp_path: Path):
     assert "Service not reachable" in sections["service"]
     assert "no experiment data" in sections["ab"]
     assert f"no model was trained on {DAY}" in sections["model"]
+    assert "No served recommendations in the window" in sections["responsible_play"]
     payload = json.loads((settings.layout.reports_dir(DAY) / "daily_report.json").read_text())
     assert payload["sections"]["service"] == {"status": "not_configured"}
 
