@@ -5,6 +5,9 @@
 - `quality.json`: HR@10 / NDCG@10 of the day's bundle against the trailing median, with alerts;
 - `embedding_drift.json`: the new bundle's slot embeddings against the previous bundle's;
 - `recommendations.{html,json}`: what was served that day (when the service served any);
+- `responsible_play.json`: recommendations to restricted players (an alert when not 0), the
+  high-volatility share at-risk vs everyone else, guardrail activations
+  (`monitoring.responsible_play`);
 - `monitoring.json`: the summary the run report carries.
 
 The day's headline numbers also go into the Evidently workspace behind `slotrec dashboard`.
@@ -19,7 +22,14 @@ from typing import Any
 
 import duckdb
 
-from monitoring import dashboard, data_drift, embedding_drift, quality, recommendation_drift
+from monitoring import (
+    dashboard,
+    data_drift,
+    embedding_drift,
+    quality,
+    recommendation_drift,
+    responsible_play,
+)
 from monitoring.snapshots import save_snapshot
 from slotrec.atomic import write_json_atomic
 from slotrec.run_history import RunHistory
@@ -85,6 +95,17 @@ def monitor_day(
     for key in ("coverage", "personalisation", "popularity_bias", "novelty"):
         values[key] = summary["recommendations"].get(key)
 
+    summary["responsible_play"] = _responsible_play(settings, as_of, folder)
+    if summary["responsible_play"].get("restricted", {}).get("status") == "ALERT":
+        restricted = summary["responsible_play"]["restricted"]
+        summary["alerts"].append(
+            f"{restricted['lists']} list(s) ({restricted['impressions']} impressions) were "
+            f"served to {restricted['players']} restricted player(s) on {as_of}"
+        )
+    if summary["responsible_play"].get("restricted"):
+        values.update(responsible_play.dashboard_values(summary["responsible_play"]))
+
+    # one record per day: record_day replaces the day's snapshot, so every value goes in it
     summary["dashboard_values"] = {k: v for k, v in values.items() if v is not None}
     dashboard.record_day(layout.monitoring_workspace_dir, as_of, values)
     write_json_atomic(folder / "monitoring.json", summary)
@@ -130,6 +151,17 @@ def _embedding_drift(settings: Settings, training: dict[str, Any], folder: Path)
     out = embedding_drift.bundle_embedding_drift(previous, new)
     write_json_atomic(folder / "embedding_drift.json", out)
     return out
+
+
+def _responsible_play(settings: Settings, as_of: date, folder: Path) -> dict[str, Any]:
+    """The day's responsible-play evidence, written to `responsible_play.json`."""
+    try:
+        evidence = responsible_play.responsible_play_evidence(settings, as_of)
+    except (duckdb.Error, OSError, ValueError) as exc:  # e.g. an unreadable registry file
+        log.warning("responsible-play evidence failed: %s", exc, exc_info=True)
+        return {"note": f"responsible-play evidence could not be computed: {exc}"}
+    write_json_atomic(folder / "responsible_play.json", evidence)
+    return evidence
 
 
 # Clean impression events that followed a recommendation, by delivery day; the position is the

@@ -3,9 +3,9 @@ snapshot per day.
 
 The workspace is a folder under the data dir (`<data>/monitoring/workspace`). Every daily run
 adds a snapshot holding that day's headline numbers (model quality, drift, recommendation
-health, A/B) as a one-row data set measured with Evidently's `MeanValue`, stamped with the run
-day; the dashboard panels plot those values over the snapshots' timestamps. Re-running a day
-replaces its snapshot, so the history holds one point per day.
+health, A/B, responsible play) as a one-row data set measured with Evidently's `MeanValue`,
+stamped with the run day; the dashboard panels plot those values over the snapshots'
+timestamps. Re-running a day replaces its snapshot, so the history holds one point per day.
 """
 
 from __future__ import annotations
@@ -55,6 +55,24 @@ PANELS: dict[str, dict[str, list[str]]] = {
     "A/B": {
         "A/B: relative lift of the leading variant on the primary metric": ["ab_lift"],
         "A/B: lists shown in the experiment": ["ab_exposures"],
+    },
+    # monitoring.responsible_play.dashboard_values
+    "Responsible play": {
+        "Recommendations to restricted players (must be 0)": [
+            "rp_restricted_lists",
+            "rp_restricted_impressions",
+        ],
+        "High / very-high volatility share of impressions: at-risk players vs everyone else": [
+            "rp_high_volatility_share_at_risk",
+            "rp_high_volatility_share_others",
+        ],
+        "Guardrail activations (lists to at-risk players)": [
+            "rp_at_risk_lists",
+            "rp_guardrail_no_exploration",
+            "rp_guardrail_no_new_games",
+            "rp_guardrail_volatility_excluded",
+            "rp_guardrail_volatility_demoted",
+        ],
     },
 }
 DAILY_COLUMNS = [column for tab in PANELS.values() for cols in tab.values() for column in cols]

@@ -31,7 +31,13 @@ def _values(workspace, project) -> dict[str, dict[str, float]]:
 def test_the_project_has_one_tab_per_area_and_a_panel_per_group(tmp_path):
     workspace, project = open_project(tmp_path / "ws")
     model = workspace.get_dashboard(project.id)
-    assert [t.title for t in model.tabs] == ["Quality", "Drift", "Recommendations", "A/B"]
+    assert [t.title for t in model.tabs] == [
+        "Quality",
+        "Drift",
+        "Recommendations",
+        "A/B",
+        "Responsible play",
+    ]
     assert len(model.panels) == sum(len(groups) for groups in PANELS.values())
     plotted = {v.metric_labels["column"] for p in model.panels for v in p.values}
     assert plotted == set(DAILY_COLUMNS)

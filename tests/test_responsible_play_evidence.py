@@ -215,3 +215,26 @@ def test_registry_keeps_history_of_lifted_and_replaced_rows(tmp_path: Path) -> N
     assert all(r[5] is not None for r in rows)  # both ended: replaced, then lifted
     assert rows[0][5] <= rows[1][4]
     assert registry.active("u1") is None
+
+
+def test_the_day_goes_into_the_dashboard_snapshot(settings: Settings) -> None:
+    from monitoring.daily import _responsible_play
+    from monitoring.dashboard import open_project, record_day
+
+    folder = settings.layout.reports_dir(DAY)
+    folder.mkdir(parents=True)
+    evidence = _responsible_play(settings, DAY, folder)
+    assert json.loads((folder / "responsible_play.json").read_text()) == evidence
+    workspace_dir = settings.layout.monitoring_workspace_dir
+    # one record per day (a second one would replace the first): other values ride along
+    assert record_day(workspace_dir, DAY, {"hr10": 0.3, **dashboard_values(evidence)}) == 10
+    workspace, project = open_project(workspace_dir)
+    (snapshot_id,) = workspace.list_runs(project.id)
+    snapshot = workspace.get_run(project.id, snapshot_id)
+    recorded = {r.display_name.split("'")[1]: r.value for r in snapshot.metric_results.values()}
+    assert recorded["rp_restricted_lists"] == 2.0
+    assert recorded["rp_restricted_impressions"] == 6.0
+    assert recorded["rp_high_volatility_share_at_risk"] == pytest.approx(0.3)
+    assert recorded["rp_high_volatility_share_others"] == pytest.approx(0.5)
+    assert recorded["rp_guardrail_volatility_demoted"] == 2.0
+    assert recorded["hr10"] == pytest.approx(0.3)
