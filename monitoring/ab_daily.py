@@ -10,6 +10,10 @@ the configured experiments file. The frames `monitoring.ab_readout` expects:
   one row per request, slot and session, `minutes` = played seconds / 60, with the slot's
   volatility for the guardrail.
 
+For the responsible-play guardrails the same served impressions come flagged per impression
+(`monitoring.responsible_play.served_impressions`: at-risk player, high-volatility slot,
+restricted player at that moment), with the same variant.
+
 Every day up to `as_of` the warehouse holds counts: the sequential (mSPRT) test stays valid
 however often it is read, so the daily readout is cumulative.
 """
@@ -61,7 +65,9 @@ def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str,
         `{"status": "no_experiment" | "no_data" | "not_readable", "note"}` when there is
         nothing to read out, else `{"status": "ok", "experiment", "control", "verdict",
         "winner", "exposures" (by variant), "primary_metric", "estimates", "comparisons",
-        "guardrails", "dashboard_values", "files"}`.
+        "guardrails" (with the responsible-play ones), "responsible_play" (per variant:
+        high-volatility share of impressions to at-risk players, impressions and lists to
+        restricted players), "dashboard_values", "files"}`.
     """
     from bentos.experiments import Strategy, assign, load_experiments
 
@@ -79,12 +85,22 @@ def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str,
             "note": "no experiment data: no served lists (impressions with a request_id) yet",
         }
     base = Strategy.from_settings(settings)
-    variants = {u: assign(experiments, u, base)[1] for u in impressions["user_id"].unique()}
+    from monitoring.responsible_play import served_impressions
+
+    served = served_impressions(settings, None, as_of)
+    users = set(impressions["user_id"]) | set(served["user_id"])
+    variants = {u: assign(experiments, u, base)[1] for u in users}
     impressions = impressions.assign(variant=impressions["user_id"].map(variants))
+    served = served.assign(variant=served["user_id"].map(variants))
     control = experiment.variants[0].name
     try:
         readout = ab_readout(
-            impressions, clicks, plays, experiment=experiment.name, control=control
+            impressions,
+            clicks,
+            plays,
+            experiment=experiment.name,
+            control=control,
+            served=served,
         )
     except ReadoutError as exc:
         return {"status": "not_readable", "experiment": experiment.name, "note": str(exc)}
@@ -102,6 +118,7 @@ def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str,
         "estimates": payload["estimates"],
         "comparisons": payload["comparisons"],
         "guardrails": payload["guardrails"],
+        "responsible_play": payload["responsible_play"],
         "dashboard_values": dashboard_values(readout),
         "files": files,
     }

@@ -33,6 +33,18 @@ end of its interval (always-valid or fixed-horizon, as the primary test) is with
 the data show the rise is at most the bound (a non-inferiority test); it `fails` when the lower
 end is past the bound, and is `inconclusive` otherwise. A variant with a failing or
 inconclusive guardrail is never declared the winner: it needs enough data to show it is safe.
+
+With the served impressions flagged per player (`served`: `request_id, user_id, variant,
+at_risk, high_volatility, restricted`, from `monitoring.responsible_play.served_impressions`),
+two more guardrails are read per treatment, and `Readout.responsible_play` holds their numbers
+for every variant, control included:
+
+- `at_risk_high_volatility_share`: share of high / very-high volatility slots among the
+  impressions shown to at-risk players, against control, bound as the minutes share
+  (`HIGH_VOLATILITY_MAX_SHARE_RISE`); `not_applicable` (does not block) when neither arm
+  showed an at-risk player anything, `inconclusive` when only one did;
+- `restricted_impressions`: impressions to restricted players; it must be 0, so a treatment
+  with any `fails`, whatever control did.
 """
 
 from __future__ import annotations
@@ -56,7 +68,11 @@ METRIC_LABELS = {
     "minutes": "minutes played after a recommendation, per list shown",
     "session_minutes": "session length (minutes per session)",
     "high_volatility_share": "share of minutes on high / very-high volatility slots",
+    "at_risk_high_volatility_share": "share of high / very-high volatility slots among "
+    "impressions to at-risk players",
+    "restricted_impressions": "impressions to restricted players (must be 0)",
 }
+SERVED_COLUMNS = ("request_id", "user_id", "variant", "at_risk", "high_volatility", "restricted")
 HIGH_VOLATILITY = frozenset({"high", "very_high"})
 # Responsible-play bounds: how far a variant may push these up against control.
 SESSION_LENGTH_MAX_RELATIVE_RISE = 0.10
@@ -66,6 +82,9 @@ HIGH_VOLATILITY_MAX_SHARE_RISE = 0.05
 MIXING_RELATIVE_EFFECT = 0.10
 
 Mode = Literal["sequential", "fixed_horizon"]
+Status = Literal["pass", "fail", "inconclusive", "not_applicable"]
+# not_applicable: nothing to measure in either arm (no at-risk player was shown a list)
+NON_BLOCKING = frozenset({"pass", "not_applicable"})
 
 
 class ReadoutError(ValueError):
@@ -109,7 +128,7 @@ class GuardrailResult:
     rise_ci_low: float
     rise_ci_high: float
     bound: float
-    status: Literal["pass", "fail", "inconclusive"]
+    status: Status
 
 
 @dataclass
@@ -125,6 +144,7 @@ class Readout:
     estimates: dict[str, dict[str, Estimate]] = field(default_factory=dict)
     comparisons: list[Comparison] = field(default_factory=list)
     guardrails: list[GuardrailResult] = field(default_factory=list)
+    responsible_play: dict[str, dict[str, Any]] = field(default_factory=dict)
     winner: str | None = None
     verdict: str = ""
 
@@ -288,6 +308,7 @@ def ab_readout(
     sample_size: int | None = None,
     session_bound: float = SESSION_LENGTH_MAX_RELATIVE_RISE,
     volatility_bound: float = HIGH_VOLATILITY_MAX_SHARE_RISE,
+    served: pd.DataFrame | None = None,
 ) -> Readout:
     """Read out one experiment: every variant against `control`.
 
@@ -303,7 +324,10 @@ def ab_readout(
         mode: "sequential" (mSPRT, look any time) or "fixed_horizon" (needs `sample_size`).
         sample_size: pre-declared exposures per arm (fixed_horizon only).
         session_bound: largest allowed relative rise of mean session length.
-        volatility_bound: largest allowed absolute rise of the high-volatility minutes share.
+        volatility_bound: largest allowed absolute rise of the high-volatility minutes share
+            (and of the high-volatility share of impressions to at-risk players).
+        served: optional `SERVED_COLUMNS` rows (one per impression) for the responsible-play
+            guardrails; without it they are not read.
 
     Raises:
         ReadoutError: bad frames or arguments, named.
@@ -361,6 +385,12 @@ def ab_readout(
     readout.guardrails = guardrails(
         plays, exposures, control, treatments, per_test_alpha, session_bound, volatility_bound, mode
     )
+    if served is not None:
+        _require(served, SERVED_COLUMNS, "served")
+        guards, readout.responsible_play = responsible_play_guardrails(
+            served, control, treatments, per_test_alpha, volatility_bound, mode
+        )
+        readout.guardrails.extend(guards)
     readout.winner, readout.verdict = _verdict(readout, treatments, exposures)
     return readout
 
@@ -381,14 +411,14 @@ def _verdict(
     primary = [c for c in readout.comparisons if c.metric == metric]
     better = [c for c in primary if c.significant and c.difference > 0]
     worse = [c for c in primary if c.significant and c.difference < 0]
-    blocked = {g.variant for g in readout.guardrails if g.status != "pass"}
+    blocked = {g.variant for g in readout.guardrails if g.status not in NON_BLOCKING}
     if better:
         best = max(better, key=lambda c: c.difference)
         if best.variant in blocked:
             failing = [
                 f"{g.name} {g.status}"
                 for g in readout.guardrails
-                if g.variant == best.variant and g.status != "pass"
+                if g.variant == best.variant and g.status not in NON_BLOCKING
             ]
             return None, (
                 f"{best.variant} beats {readout.control} on {metric} "
@@ -456,13 +486,80 @@ def guardrails(
             rise, low, high, _ = _compare(per_variant[control], per_variant[variant], alpha, mode)
             scale = c_value if name == "session_minutes" else 1.0
             rise_n, low, high = rise / scale, low / scale, high / scale
-            status: Literal["pass", "fail", "inconclusive"] = (
-                "pass" if high <= bound else "fail" if low > bound else "inconclusive"
-            )
+            status: Status = "pass" if high <= bound else "fail" if low > bound else "inconclusive"
             results.append(
                 GuardrailResult(name, variant, c_value, t_value, rise_n, low, high, bound, status)
             )
     return results
+
+
+def responsible_play_guardrails(
+    served: pd.DataFrame,
+    control: str,
+    treatments: list[str],
+    alpha: float,
+    volatility_bound: float = HIGH_VOLATILITY_MAX_SHARE_RISE,
+    mode: Mode = "sequential",
+) -> tuple[list[GuardrailResult], dict[str, dict[str, Any]]]:
+    """The at-risk high-volatility share and restricted-impression guardrails, plus per-variant
+    numbers (`impressions`, `at_risk_impressions`, `at_risk_high_volatility`,
+    `high_volatility_share_at_risk`, `high_volatility_share_others`, `restricted_impressions`,
+    `restricted_lists`) for every variant."""
+    frame = served.assign(variant=served["variant"].astype(str))
+    variants = sorted({control, *treatments, *frame["variant"].unique()})
+    numbers: dict[str, dict[str, Any]] = {}
+    moments: dict[str, tuple[float, float]] = {}
+    for variant in variants:
+        rows = frame[frame["variant"] == variant]
+        risk, rest = rows[rows["at_risk"].astype(bool)], rows[~rows["at_risk"].astype(bool)]
+        restricted = rows[rows["restricted"].astype(bool)]
+        high_risk = int(risk["high_volatility"].astype(bool).sum())
+        high_rest = int(rest["high_volatility"].astype(bool).sum())
+        numbers[variant] = {
+            "impressions": len(rows),
+            "at_risk_impressions": len(risk),
+            "at_risk_high_volatility": high_risk,
+            "high_volatility_share_at_risk": high_risk / len(risk) if len(risk) else None,
+            "high_volatility_share_others": high_rest / len(rest) if len(rest) else None,
+            "restricted_impressions": len(restricted),
+            "restricted_lists": int(restricted["request_id"].nunique()),
+        }
+        if len(risk):
+            per_player = risk.assign(high=risk["high_volatility"].astype(float)).groupby("user_id")[
+                "high"
+            ]
+            moments[variant] = ratio_and_variance(
+                per_player.sum().to_numpy(), per_player.count().to_numpy()
+            )
+    results = []
+    for variant in treatments:
+        name, bound = "at_risk_high_volatility_share", volatility_bound
+        if control in moments and variant in moments:
+            rise, low, high, _ = _compare(moments[control], moments[variant], alpha, mode)
+            status: Status = "pass" if high <= bound else "fail" if low > bound else "inconclusive"
+            c_value, t_value = moments[control][0], moments[variant][0]
+        else:
+            rise = low = high = c_value = t_value = math.nan
+            status = "inconclusive" if moments else "not_applicable"
+        results.append(
+            GuardrailResult(name, variant, c_value, t_value, rise, low, high, bound, status)
+        )
+        c_count = float(numbers[control]["restricted_impressions"])
+        t_count = float(numbers[variant]["restricted_impressions"])
+        results.append(
+            GuardrailResult(
+                "restricted_impressions",
+                variant,
+                c_count,
+                t_count,
+                t_count - c_count,
+                t_count - c_count,
+                t_count - c_count,
+                0.0,
+                "fail" if t_count > 0 else "pass",
+            )
+        )
+    return results, numbers
 
 
 def _guardrail_moments(play: pd.DataFrame, name: str) -> dict[str, tuple[float, float]]:

@@ -229,7 +229,7 @@ def _ab(section: dict[str, Any], plots: _Plots) -> str:
     parts.append(plots.div(figure, f"{primary} by variant (95% CI)"))
     guards = section.get("guardrails", [])
     if guards:
-        kinds = {"pass": "ok", "fail": "bad", "inconclusive": "warn"}
+        kinds = {"pass": "ok", "fail": "bad", "inconclusive": "warn", "not_applicable": "na"}
         parts.append(
             "<p>Guardrails: "
             + " ".join(
@@ -237,6 +237,31 @@ def _ab(section: dict[str, Any], plots: _Plots) -> str:
                 for g in guards
             )
             + "</p>"
+        )
+    play = section.get("responsible_play", {})
+    if play:
+        parts.append(
+            _table(
+                [
+                    "variant",
+                    "impressions",
+                    "to at-risk players",
+                    "high-vol. share at-risk",
+                    "high-vol. share others",
+                    "to restricted players (must be 0)",
+                ],
+                [
+                    [
+                        v,
+                        n["impressions"],
+                        n["at_risk_impressions"],
+                        n["high_volatility_share_at_risk"],
+                        n["high_volatility_share_others"],
+                        n["restricted_impressions"],
+                    ]
+                    for v, n in play.items()
+                ],
+            )
         )
     files = section.get("files", {})
     if files.get("html"):

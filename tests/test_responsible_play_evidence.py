@@ -9,9 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pandas as pd
 import pytest
 
+from bentos.experiments import Strategy, assign, load_experiments
 from bentos.restrictions import RestrictionRegistry, history_rows
+from monitoring.ab_daily import daily_ab_readout
+from monitoring.ab_readout import ab_readout
 from monitoring.daily_report import build_daily_report
 from monitoring.responsible_play import (
     dashboard_values,
@@ -71,9 +75,15 @@ def _warehouse(settings: Settings) -> None:
         con.execute(
             "create table int_events_checked (event_id varchar, user_id varchar, "
             "slot_id varchar, event_type varchar, occurred_at timestamp, request_id varchar, "
-            "delivered_on date, reject_reason varchar)"
+            "delivered_on date, reject_reason varchar, session_id varchar default null, "
+            "duration_seconds double default 0)"
         )
-        con.executemany("insert into int_events_checked values (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        con.executemany(
+            "insert into int_events_checked (event_id, user_id, slot_id, event_type, "
+            "occurred_at, request_id, delivered_on, reject_reason) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         con.execute("create table slots (slot_id varchar, volatility varchar)")
         con.executemany("insert into slots values (?, ?)", list(VOLATILITY.items()))
         con.execute(
@@ -238,3 +248,66 @@ def test_the_day_goes_into_the_dashboard_snapshot(settings: Settings) -> None:
     assert recorded["rp_high_volatility_share_others"] == pytest.approx(0.5)
     assert recorded["rp_guardrail_volatility_demoted"] == 2.0
     assert recorded["hr10"] == pytest.approx(0.3)
+
+
+def _readout_with(served: pd.DataFrame, variant_of: dict[str, str]) -> Any:
+    served = served.assign(variant=served["user_id"].map(variant_of))
+    impressions = served[["request_id", "user_id", "variant"]]
+    clicks = pd.DataFrame({"request_id": ["r-other-1"], "slot_id": ["s_low"]})
+    plays = pd.DataFrame({"request_id": ["r-other-1"], "slot_id": ["s_low"], "minutes": [3.0]})
+    return ab_readout(impressions, clicks, plays, control="A", served=served)
+
+
+def test_ab_readout_carries_the_responsible_play_guardrails(settings: Settings) -> None:
+    served = served_impressions(settings, DAY, DAY)
+    # A: u_other, u_cool, u_lifted (14 impressions, 8 high, nobody at risk or restricted);
+    # B: u_ex (6, 2 high, restricted) and u_risk (10 at risk, 3 high)
+    variant_of = {"u_other": "A", "u_cool": "A", "u_lifted": "A", "u_ex": "B", "u_risk": "B"}
+    readout = _readout_with(served, variant_of)
+    assert readout.responsible_play["A"] == {
+        "impressions": 14,
+        "at_risk_impressions": 0,
+        "at_risk_high_volatility": 0,
+        "high_volatility_share_at_risk": None,
+        "high_volatility_share_others": 8 / 14,
+        "restricted_impressions": 0,
+        "restricted_lists": 0,
+    }
+    b = readout.responsible_play["B"]
+    assert (b["impressions"], b["at_risk_impressions"], b["at_risk_high_volatility"]) == (16, 10, 3)
+    assert b["high_volatility_share_at_risk"] == 0.3
+    assert b["high_volatility_share_others"] == pytest.approx(2 / 6)
+    assert (b["restricted_impressions"], b["restricted_lists"]) == (6, 2)
+    guards = {g.name: g for g in readout.guardrails}
+    assert guards["restricted_impressions"].status == "fail"
+    assert guards["restricted_impressions"].variant_value == 6.0
+    # only B showed an at-risk player anything: no comparison yet
+    assert guards["at_risk_high_volatility_share"].status == "inconclusive"
+
+    # the restricted player in control: the treatment does not fail for it
+    swapped = _readout_with(served, {**variant_of, "u_ex": "A"})
+    guards = {g.name: g for g in swapped.guardrails}
+    assert guards["restricted_impressions"].status == "pass"
+    assert guards["restricted_impressions"].control_value == 6.0
+    # nobody at risk in either arm: nothing to guard, and it does not block
+    no_risk = _readout_with(served[served["user_id"] != "u_risk"], variant_of)
+    guards = {g.name: g for g in no_risk.guardrails}
+    assert guards["at_risk_high_volatility_share"].status == "not_applicable"
+
+
+def test_daily_ab_readout_reads_the_same_served_data(settings: Settings) -> None:
+    folder = settings.layout.reports_dir(DAY)
+    folder.mkdir(parents=True)
+    readout = daily_ab_readout(settings, DAY, folder)
+    assert readout["status"] == "ok"
+    experiments = load_experiments(settings)
+    base = Strategy.from_settings(settings)
+    variant = {u: assign(experiments, u, base)[1] for u in ("u_ex", "u_risk")}
+    play = readout["responsible_play"]
+    # cumulative up to DAY: u_ex's list of the day before counts too (7 impressions, 3 lists)
+    assert sum(n["restricted_impressions"] for n in play.values()) == 7
+    assert play[variant["u_ex"]]["restricted_lists"] == 3
+    assert play[variant["u_risk"]]["at_risk_impressions"] == 10
+    assert play[variant["u_risk"]]["at_risk_high_volatility"] == 3
+    names = {g["name"] for g in readout["guardrails"]}
+    assert {"restricted_impressions", "at_risk_high_volatility_share"} <= names
