@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= data/demo
 
-.PHONY: setup demo test test-fast lint typecheck bench-data clean
+.PHONY: setup redis demo test test-fast lint typecheck bench-data clean
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -18,12 +18,24 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian's redis-server, for the Redis online store and its tests (tests/test_redis_backend.py).
+# Installed when missing and apt-get can run (as root, or through password-less sudo); if it
+# cannot be, the Redis tests are skipped with the reason, and the rest still runs.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || (command -v sudo >/dev/null && echo sudo -n))
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+
+redis:
+	@command -v redis-server >/dev/null \
+		|| $(APT_INSTALL) >/dev/null \
+		|| ($(SUDO) apt-get update -q >/dev/null && $(APT_INSTALL) >/dev/null) \
+		|| echo "warning: could not install redis-server: the Redis tests will be skipped"
+
 ## Simulate a small casino world and run the daily pipeline on the embedded default.
 demo: setup
 	$(BIN)/slotrec demo --data-dir $(DEMO_DIR)
 
 ## Every test, slow end-to-end ones included (what CI runs).
-test: setup
+test: setup redis
 	$(BIN)/python -m pytest -q --timeout=900
 
 ## Unit tests only.

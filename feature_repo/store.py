@@ -18,6 +18,7 @@ import yaml
 from feast import FeatureStore, RepoConfig
 
 from slotrec import schema
+from slotrec.redis_url import parse_redis_url
 from slotrec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,36 @@ def end_of_day(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def online_store_config(settings: Settings) -> dict[str, Any] | None:
+    """The `online_store` block replacing the yaml's SQLite one, or None to keep SQLite.
+
+    Redis: `skip_dedup` because Feast's Redis store otherwise drops a write whose event time is
+    not later than the stored one. SQLite overwrites unconditionally, and the live state relies
+    on that: its writes are serialised by the player locks, and two updates in one clock tick
+    (or a simulated clock, or a re-run of an older day's materialization) must still land.
+    """
+    if settings.online_store != "redis":
+        return None
+    address = parse_redis_url(settings.redis_url)
+    return {
+        "type": "redis",
+        "connection_string": address.feast_connection_string(),
+        "skip_dedup": True,
+    }
+
+
 def repo_config(settings: Settings) -> RepoConfig:
-    """Build Feast's config from `feature_store.yaml`, with paths taken from the settings."""
+    """Build Feast's config from `feature_store.yaml`, with paths taken from the settings.
+
+    The online store is the yaml's SQLite file unless `SLOTREC_ONLINE_STORE=redis`.
+    """
     raw = (settings.feature_repo_dir / "feature_store.yaml").read_text()
     raw = raw.replace("${SLOTREC_FEAST_DIR}", str(settings.layout.feast_dir))
-    config = RepoConfig(**yaml.safe_load(raw))
+    document = yaml.safe_load(raw)
+    online = online_store_config(settings)
+    if online is not None:
+        document["online_store"] = online
+    config = RepoConfig(**document)
     config.repo_path = settings.feature_repo_dir
     return config
 

@@ -376,6 +376,39 @@ def restrictions_load(
     )
 
 
+redis_app = typer.Typer(help="The Redis online store (SLOTREC_ONLINE_STORE=redis).")
+app.add_typer(redis_app, name="redis")
+
+
+@redis_app.command("start")
+def redis_start(
+    data_dir: DataDirOption = None,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 6379,
+    bind: Annotated[
+        str, typer.Option(help="Address(es) to listen on; 0.0.0.0 lets other hosts in.")
+    ] = "127.0.0.1",
+    redis_dir: Annotated[
+        Path | None, typer.Option("--dir", help="Its working folder (default: <data>/redis).")
+    ] = None,
+    persist: Annotated[
+        bool, typer.Option(help="Keep an append-only file in --dir (fsync every second).")
+    ] = True,
+) -> None:
+    """Run redis-server in the foreground for the Redis online store (stop it with Ctrl-C)."""
+    import os
+
+    from slotrec.redis_server import RedisServerMissing, redis_server_command
+
+    folder = (redis_dir or _settings(data_dir).layout.root / "redis").resolve()
+    try:
+        command = redis_server_command(port, folder, bind=bind, persist=persist)
+    except RedisServerMissing as exc:
+        raise _fail(str(exc)) from exc
+    folder.mkdir(parents=True, exist_ok=True)
+    console.print(f"redis-server on {bind}:{port}, folder {folder}")
+    os.execv(command[0], command)
+
+
 @app.command()
 def serve(
     data_dir: DataDirOption = None,

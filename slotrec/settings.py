@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -139,6 +140,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Time budget of NeuMF's training in the daily retrain; when it is spent "
         "training stops with the best validated checkpoint so far.",
+    )
+    # --- the Feast online store: embedded SQLite file, or a Redis shared by several hosts -----
+    online_store: Literal["sqlite", "redis"] = Field(
+        default="sqlite",
+        description="Feast online store: `sqlite` (a file under the data dir, one host) or "
+        "`redis` (at SLOTREC_REDIS_URL; service processes on several hosts share the live "
+        "state, and per-player updates are locked in Redis).",
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        description="The Redis of the `redis` online store: redis://[[user]:password@]host:port/db "
+        "(rediss:// for TLS).",
     )
     # --- the serving real-time layer (bentos/realtime) ---------------------------------------
     play_threshold_seconds: float = Field(
@@ -299,6 +312,14 @@ class Settings(BaseSettings):
     quality_min_history: int = Field(
         default=3, ge=1, description="Days of history needed before the quality alert can fire."
     )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        from slotrec.redis_url import parse_redis_url
+
+        parse_redis_url(value)  # raises ValueError naming the problem
+        return value
 
     @cached_property
     def layout(self) -> DataLayout:

@@ -11,19 +11,54 @@ POSIX record locks belong to a process, not to a file descriptor: closing any de
 file drops them all, and two threads of one process never exclude each other with them. So one
 process keeps one descriptor and one set of threading locks per lock file, shared by every
 `StripedUserLocks` on that path.
+
+With the Redis online store, service processes on several hosts update the same players, and a
+host's file lock does not reach the others: `RedisUserLocks` holds one Redis lock per player
+instead (SET NX with an expiry, released only by its owner), taken in key order like the stripes.
+The expiry frees the lock of a process that died holding it; an update slower than the expiry
+would lose its exclusivity (it logs a warning when it finds out), so the expiry is far above an
+update's milliseconds.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 STRIPES = 1024
+# A Redis player lock expires this long after it was taken, even if its holder died.
+REDIS_LOCK_EXPIRY_SECONDS = 10.0
+# How long an update waits for another process's hold on the same player before giving up.
+REDIS_LOCK_WAIT_SECONDS = 10.0
+REDIS_LOCK_PREFIX = "slotrec:live-lock:"
+# Poll interval while another process holds the lock (redis-py's default, 0.1 s, would add up
+# to 100 ms to a contended update that takes about a millisecond).
+REDIS_LOCK_POLL_SECONDS = 0.002
+
+
+class LockUnavailable(OSError):
+    """A player lock could not be taken (its Redis does not answer, or the wait ran out).
+
+    An `OSError`, like a lock file that cannot be used: callers treat both as "the live state is
+    unavailable now".
+    """
+
+
+class UserLocks(Protocol):
+    """Exclusive per-player locks around a live-state read, change, write."""
+
+    def hold(self, keys: Iterable[str]) -> Any:
+        """A context manager holding every key's lock for the body of the `with`."""
+        ...
 
 
 class _LockFile:
@@ -90,3 +125,80 @@ class StripedUserLocks:
             for stripe in reversed(taken):
                 fcntl.lockf(handle.fd, fcntl.LOCK_UN, 1, stripe)
                 handle.threads[stripe].release()
+
+
+class RedisUserLocks:
+    """Exclusive per-player locks across every process on every host that shares one Redis."""
+
+    def __init__(
+        self,
+        client: Any,
+        prefix: str = REDIS_LOCK_PREFIX,
+        expiry_seconds: float = REDIS_LOCK_EXPIRY_SECONDS,
+        wait_seconds: float = REDIS_LOCK_WAIT_SECONDS,
+    ) -> None:
+        """Lock players in the Redis `client` talks to (a `redis.Redis`).
+
+        Args:
+            client: The redis-py client (its timeouts bound each lock command).
+            prefix: Namespace of the lock keys (`<prefix><player id>`).
+            expiry_seconds: A held lock disappears after this long whatever its holder does.
+            wait_seconds: Longest wait for a lock another process holds.
+        """
+        self.client = client
+        self.prefix = prefix
+        self.expiry_seconds = expiry_seconds
+        self.wait_seconds = wait_seconds
+
+    @contextmanager
+    def hold(self, keys: Iterable[str]) -> Iterator[None]:
+        """Hold the Redis locks of every key (a player id) for the body of the `with`.
+
+        Raises:
+            LockUnavailable: Redis did not answer, or a lock stayed taken for `wait_seconds`.
+        """
+        from redis.exceptions import RedisError
+
+        taken: list[Any] = []
+        try:
+            # Sorted: two batches sharing players take them in the same order (no deadlock).
+            for key in sorted(set(keys)):
+                lock = self.client.lock(
+                    self.prefix + key,
+                    timeout=self.expiry_seconds,
+                    blocking_timeout=self.wait_seconds,
+                    sleep=REDIS_LOCK_POLL_SECONDS,
+                )
+                if not lock.acquire():
+                    raise LockUnavailable(
+                        f"player lock {key!r} still taken after {self.wait_seconds:g} s"
+                    )
+                taken.append(lock)
+        except RedisError as exc:
+            _release(taken, self.expiry_seconds)
+            raise LockUnavailable(f"redis lock failed: {exc}") from exc
+        except BaseException:
+            _release(taken, self.expiry_seconds)
+            raise
+        try:
+            yield
+        finally:
+            _release(taken, self.expiry_seconds)
+
+
+def _release(locks: list[Any], expiry_seconds: float) -> None:
+    """Release Redis locks, last taken first; one that cannot be released expires by itself."""
+    from redis.exceptions import LockNotOwnedError, RedisError
+
+    for lock in reversed(locks):
+        try:
+            lock.release()
+        except LockNotOwnedError:
+            log.warning(
+                "player lock %s expired before its update finished (over %g s)",
+                lock.name,
+                expiry_seconds,
+            )
+        except RedisError as exc:
+            log.warning("could not release player lock %s: %s", lock.name, exc)
+    locks.clear()

@@ -8,14 +8,13 @@ one on its next read (freshness is one SQLite commit).
 
 Guarantees:
 
-- Concurrency: updates of one player are serialised across every thread and process on one host
-  (`locks.StripedUserLocks` around read, change, write), so no event is lost or counted twice by
-  two workers racing on the same player, and a crossing is reported by exactly one of them.
-  Reads take no player lock; they see the state before or after an update, never half of one
-  (each update is one SQLite transaction). Across hosts (Redis online store, several machines)
-  the lock does not reach: two hosts updating one player at the same instant are
-  last-writer-wins on that player's play state. A lobby normally sends one player's events
-  through one connection, so this is rare; the raw files still get every event.
+- Concurrency: updates of one player are serialised (a lock around read, change, write), so no
+  event is lost or counted twice by two workers racing on the same player, and a crossing is
+  reported by exactly one of them. SQLite online store: `locks.StripedUserLocks`, every thread
+  and process on one host. Redis online store (`SLOTREC_ONLINE_STORE=redis`): a Redis lock per
+  player (`locks.RedisUserLocks`), every process on every host sharing that Redis. Reads take
+  no player lock; they see the state before or after an update, never half of one (each update
+  is one SQLite transaction, or one Redis HSET of the player's hash).
 - Durability: events reach the raw files whatever happens to the online store. If the store
   cannot be read or written, `record` flushes the raw buffer at once and raises
   `LiveStateUnavailable`; the service answers from what it has (degraded, still valid).
@@ -38,7 +37,7 @@ from feast import FeatureStore
 from feast.infra.online_stores.sqlite import SqliteOnlineStore
 
 from bentos.realtime.events import PlayEvent
-from bentos.realtime.locks import StripedUserLocks
+from bentos.realtime.locks import RedisUserLocks, StripedUserLocks, UserLocks
 from bentos.realtime.push import OnlinePusher
 from bentos.realtime.raw_sink import RawEventSink
 from bentos.realtime.state import LiveRules, ThresholdCrossing, UserLiveState, apply_events
@@ -117,7 +116,7 @@ class LiveStateStore:
         )
         self._clock = clock or (lambda: datetime.now(UTC))
         self.sink = RawEventSink(settings.layout, settings.raw_sink_flush_seconds, self._clock)
-        self._locks = StripedUserLocks(settings.layout.feast_dir / "live_state.lock")
+        self._locks = _player_locks(settings)
         # Its own file: opening the store lazily can happen while player locks are held.
         self._registry_lock = StripedUserLocks(settings.layout.feast_dir / "live_registry.lock")
         # Feast's SQLite store shares one connection between threads: a write transaction of one
@@ -319,6 +318,22 @@ class LiveStateStore:
             self._pusher.push(push_source, schema.USER_ID, rows, now)
 
         self._feast(write)
+
+
+def _player_locks(settings: Settings) -> UserLocks:
+    """The player locks that reach every process sharing this online store."""
+    if settings.online_store == "redis":
+        import redis
+
+        from slotrec.redis_url import CONNECT_TIMEOUT_SECONDS, REPLY_TIMEOUT_SECONDS
+
+        client = redis.Redis.from_url(
+            settings.redis_url,
+            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=REPLY_TIMEOUT_SECONDS,
+        )
+        return RedisUserLocks(client)
+    return StripedUserLocks(settings.layout.feast_dir / "live_state.lock")
 
 
 def _ensure_definitions(store: FeatureStore) -> None:
