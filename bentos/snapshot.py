@@ -57,7 +57,7 @@ class LiveIndex:
         keep = [i for i, s in enumerate(self.index.slot_ids) if s not in set(slot_ids)]
         all_ids = [self.index.slot_ids[i] for i in keep] + list(slot_ids)
         all_vectors = np.vstack([self.vectors[keep], vectors])
-        index = SlotIndex.build(all_vectors, all_ids, kind=self.index.kind)
+        index = self.index.rebuilt(all_vectors, all_ids)
         proxies = dict(self.proxies)
         known = [s for s in self.index.slot_ids if s in model_rows and s not in proxies]
         known_rows = np.array([model_rows[s] for s in known], dtype=np.int64)

@@ -86,3 +86,54 @@ def test_hnsw_is_built_with_the_measured_settings(tmp_path):
     graph = faiss.downcast_index(SlotIndex.load(tmp_path / "index").index).hnsw
     assert graph.efSearch == HNSW_EF_SEARCH
     assert graph.efConstruction == HNSW_EF_CONSTRUCTION
+
+
+def _random_unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
+    # the hard case for HNSW: no structure at all (like slot vectors still near their init)
+    return normalise(np.random.default_rng(seed).normal(size=(n, dim)))
+
+
+def test_calibration_raises_ef_search_until_the_target_recall():
+    vectors = _random_unit_vectors(6_000, 32, 3)
+    ids = [f"s{i}" for i in range(len(vectors))]
+    plain = SlotIndex.build(vectors, ids, kind="hnsw", hnsw_ef_search=16, target_recall=None)
+    exact = SlotIndex.build(vectors, ids)
+    queries = _random_unit_vectors(300, 32, 4)
+    assert measure_recall(plain, exact, queries) < 0.99  # too narrow a search for this data
+    calibrated = SlotIndex.build(
+        vectors, ids, kind="hnsw", hnsw_ef_search=16, calibration_queries=queries[:150]
+    )
+    assert calibrated.kind == "hnsw" and calibrated.calibration is not None
+    ef = calibrated.calibration["ef_search"]
+    assert isinstance(ef, int) and ef > 16
+    assert calibrated.calibration["recall10"] >= 0.99
+    assert measure_recall(calibrated, exact, queries[150:]) >= 0.98  # held-out queries
+
+
+def test_calibration_falls_back_to_exact_when_no_breadth_is_enough(monkeypatch):
+    import training.index as index_module
+
+    monkeypatch.setattr(index_module, "MAX_EF_SEARCH", 16)
+    vectors = _random_unit_vectors(6_000, 32, 5)
+    ids = [f"s{i}" for i in range(len(vectors))]
+    queries = _random_unit_vectors(200, 32, 9)
+    index = SlotIndex.build(
+        vectors, ids, kind="hnsw", hnsw_ef_search=8, calibration_queries=queries
+    )
+    assert index.kind == "exact"
+    assert index.calibration is not None and index.calibration["ef_search"] is None
+    assert set(index.calibration["tried"]) == {"8", "16"}
+
+
+def test_calibrated_breadth_survives_save_load_and_a_rebuild(tmp_path):
+    vectors = _random_unit_vectors(3_000, 16, 6)
+    ids = [f"s{i}" for i in range(len(vectors))]
+    index = SlotIndex.build(vectors, ids, kind="hnsw", hnsw_ef_search=4)
+    assert index.kind == "hnsw" and index.calibration is not None
+    ef = index.calibration["ef_search"]
+    index.save(tmp_path / "index")
+    loaded = SlotIndex.load(tmp_path / "index")
+    assert faiss.downcast_index(loaded.index).hnsw.efSearch == ef
+    assert loaded.calibration == index.calibration
+    grown = loaded.rebuilt(np.vstack([vectors, vectors[:1]]), [*ids, "s-new"])
+    assert grown.kind == "hnsw" and faiss.downcast_index(grown.index).hnsw.efSearch == ef

@@ -6,19 +6,29 @@ NeuMF re-scores them afterwards, so the dropped item norm costs recall only at t
 
 `exact` (IndexFlatIP) is the default: for a lobby of a few thousand slots an exhaustive search
 takes microseconds. `hnsw` is for large catalogues (`index_kind_for` switches at
-`APPROXIMATE_FROM_SLOTS`); `measure_recall` checks it against exact, and `slotrec bench train`
-measures recall@10 and latency at exactly the settings below (`benchmarks/results/train.json`).
+`APPROXIMATE_FROM_SLOTS`). How well HNSW does depends on the vectors, not only on its settings:
+the same M/efSearch gave recall@10 0.999 on one model's 50,000 slot vectors and 0.875 on
+another's, whose rarely played slots were still close to their random start. So every HNSW
+index is calibrated when it is built: efSearch is raised until recall@10 against exact search,
+over sample queries, reaches `TARGET_RECALL`, and if even `MAX_EF_SEARCH` does not get there the
+index is built exact instead (an exhaustive scan of 50,000 32-dim vectors still answers in about
+a quarter of a millisecond). `slotrec bench train` measures recall and latency of the result
+(`benchmarks/results/train.json`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import faiss
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 INDEX_KINDS = ("exact", "hnsw")
 
@@ -30,6 +40,11 @@ APPROXIMATE_FROM_SLOTS = 20_000
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 200
 HNSW_EF_SEARCH = 128
+# Calibration: the recall@10 an HNSW index must show on sample queries, the efSearch values
+# tried (from HNSW_EF_SEARCH up), and how many queries are sampled.
+TARGET_RECALL = 0.99
+MAX_EF_SEARCH = 1024
+CALIBRATION_QUERIES = 1_000
 
 
 def index_kind_for(n_slots: int) -> str:
@@ -51,6 +66,7 @@ class SlotIndex:
     index: faiss.Index
     slot_ids: list[str]
     kind: str
+    calibration: dict[str, object] | None = None  # efSearch and recall an HNSW build chose
 
     @classmethod
     def build(
@@ -61,6 +77,8 @@ class SlotIndex:
         hnsw_m: int = HNSW_M,
         hnsw_ef_search: int = HNSW_EF_SEARCH,
         hnsw_ef_construction: int = HNSW_EF_CONSTRUCTION,
+        calibration_queries: np.ndarray | None = None,
+        target_recall: float | None = TARGET_RECALL,
     ) -> SlotIndex:
         """Index `vectors` ([n_slots, dim]) for the given ids.
 
@@ -71,6 +89,12 @@ class SlotIndex:
             hnsw_m: HNSW graph degree.
             hnsw_ef_search: HNSW search breadth; higher is slower and more exact.
             hnsw_ef_construction: HNSW build breadth; a better graph for a slower build.
+            calibration_queries: Queries an HNSW index is calibrated on (the pipeline passes
+                players' query vectors); default: a sample of the slot vectors themselves,
+                which is optimistic (each finds itself).
+            target_recall: recall@10 an HNSW index must reach (raising efSearch from
+                `hnsw_ef_search` to `MAX_EF_SEARCH`), or it is built exact; None skips the
+                calibration.
         """
         if len(vectors) != len(slot_ids):
             raise ValueError(f"{len(vectors)} vectors for {len(slot_ids)} slot ids")
@@ -84,7 +108,52 @@ class SlotIndex:
             index.hnsw.efConstruction = hnsw_ef_construction
             index.hnsw.efSearch = hnsw_ef_search
         index.add(normalise(vectors))
-        return cls(index=index, slot_ids=list(slot_ids), kind=kind)
+        built = cls(index=index, slot_ids=list(slot_ids), kind=kind)
+        if kind == "hnsw" and target_recall is not None:
+            return built._calibrated(vectors, calibration_queries, target_recall)
+        return built
+
+    def _calibrated(
+        self, vectors: np.ndarray, queries: np.ndarray | None, target: float
+    ) -> SlotIndex:
+        """This HNSW index with the smallest efSearch reaching `target`, else an exact one."""
+        rng = np.random.default_rng(0)
+        pool = vectors if queries is None or not len(queries) else queries
+        sample = pool[rng.choice(len(pool), min(CALIBRATION_QUERIES, len(pool)), replace=False)]
+        exact = SlotIndex.build(vectors, self.slot_ids, kind="exact")
+        tried: dict[str, float] = {}  # efSearch (as a JSON key) → recall@10
+        graph = _graph(self.index)
+        ef = int(graph.efSearch)
+        while ef <= MAX_EF_SEARCH:
+            graph.efSearch = ef
+            tried[str(ef)] = recall = round(measure_recall(self, exact, sample), 4)
+            if recall >= target:
+                self.calibration = {"ef_search": ef, "recall10": recall, "tried": tried}
+                return self
+            ef *= 2
+        log.warning(
+            "HNSW recall@10 stays below %.2f up to efSearch %d (%s): building exact instead",
+            target,
+            MAX_EF_SEARCH,
+            tried,
+        )
+        exact.calibration = {"ef_search": None, "recall10": 1.0, "tried": tried}
+        return exact
+
+    def rebuilt(self, vectors: np.ndarray, slot_ids: list[str]) -> SlotIndex:
+        """An index of the same kind and calibrated breadth over other vectors (new games).
+
+        Not re-calibrated: a handful of added slots does not change what the calibration found,
+        and serving must not spend a second on it.
+        """
+        if self.kind != "hnsw":
+            return SlotIndex.build(vectors, slot_ids, kind=self.kind)
+        ef = int(_graph(self.index).efSearch)
+        index = SlotIndex.build(
+            vectors, slot_ids, kind="hnsw", hnsw_ef_search=ef, target_recall=None
+        )
+        index.calibration = self.calibration
+        return index
 
     @property
     def dim(self) -> int:
@@ -121,7 +190,8 @@ class SlotIndex:
         faiss.write_index(self.index, str(tmp))
         os.replace(tmp, folder / "index.faiss")
         meta_tmp = folder / ".slot_ids.json.tmp"
-        meta_tmp.write_text(json.dumps({"kind": self.kind, "slot_ids": self.slot_ids}))
+        meta = {"kind": self.kind, "slot_ids": self.slot_ids, "calibration": self.calibration}
+        meta_tmp.write_text(json.dumps(meta))
         os.replace(meta_tmp, folder / "slot_ids.json")
 
     @classmethod
@@ -133,7 +203,18 @@ class SlotIndex:
             raise ValueError(
                 f"index in {folder} has {index.ntotal} rows but {len(meta['slot_ids'])} ids"
             )
-        return cls(index=index, slot_ids=meta["slot_ids"], kind=meta["kind"])
+        calibration = meta.get("calibration")
+        if calibration and calibration.get("ef_search"):
+            # the calibrated breadth, whatever the file format kept of it
+            _graph(index).efSearch = int(calibration["ef_search"])
+        return cls(
+            index=index, slot_ids=meta["slot_ids"], kind=meta["kind"], calibration=calibration
+        )
+
+
+def _graph(index: faiss.Index) -> faiss.HNSW:
+    """The HNSW graph of an `IndexHNSWFlat` (the base `Index` type does not show it)."""
+    return cast(faiss.IndexHNSWFlat, index).hnsw
 
 
 def measure_recall(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from slotrec.settings import Settings
 from training.baselines import EASE, ItemKNN, Popularity
@@ -269,9 +270,16 @@ def assemble_bundle(
     vectors, metadata = slot_vectors(model, data)
     metrics["metadata_model"] = {k: v for k, v in metadata.items() if k != "checkpoint"}
     slot_ids = data.slots["slot_id"].tolist()
+    index = SlotIndex.build(
+        vectors,
+        slot_ids,
+        kind=index_kind_for(len(slot_ids)),
+        calibration_queries=_calibration_queries(model),
+    )
+    metrics["index"] = {"kind": index.kind, "slots": len(index), "calibration": index.calibration}
     return Bundle(
         model_checkpoint=model.to_checkpoint(),
-        index=SlotIndex.build(vectors, slot_ids, kind=index_kind_for(len(slot_ids))),
+        index=index,
         user_ids=data.user_ids,
         slot_ids=data.slot_ids,
         popularity=data.popularity,
@@ -280,6 +288,13 @@ def assemble_bundle(
         config=config.to_dict(),
         window=data.window,
     )
+
+
+def _calibration_queries(model: NeuMF, n: int = 1_000) -> np.ndarray:
+    """Query vectors of a fixed random sample of players: what retrieval will ask the index."""
+    users = np.random.default_rng(0).choice(model.n_users, min(n, model.n_users), replace=False)
+    with torch.no_grad():
+        return model.user_embeddings(torch.as_tensor(users)).numpy()
 
 
 @dataclass
