@@ -16,11 +16,14 @@ counted on exactly one day. Each impression is joined with:
   `updated_at` for rows older than the history table) at or before it, not lifted or replaced
   (`ended_at`) before it, and not expired (`until_at`). Lifting a restriction deletes its row,
   so `bentos.restrictions` logs every row in `restriction_history`; rows lifted before that
-  table existed are gone and cannot be counted.
+  table existed are gone and cannot be counted. The registry stamps rows with the wall clock
+  while impressions carry the service's clock: under a simulated clock (`SLOTREC_CLOCK_FILE`,
+  the closed loop) the two do not line up and restrictions are not judged meaningfully.
 
 Numbers per day: impressions and lists (`request_id`s) served to restricted players (must be 0,
 else ALERT), the share of high / very-high volatility among impressions to at-risk players
-(`risk_level` in `settings.risk_guarded_levels`) and to everyone else, lists and players at
+(`risk_level` in `settings.risk_guarded_levels`) and to everyone else (every other impression,
+restricted players' and players without a snapshot included), lists and players at
 risk, impressions of a volatility the player's level excludes (must be 0 too), and guardrail
 activations per guardrail.
 
