@@ -80,7 +80,7 @@ def test_pipeline_switches_to_hnsw_for_large_catalogues():
 
 def test_hnsw_is_built_with_the_measured_settings(tmp_path):
     vectors = np.random.default_rng(2).normal(size=(200, 8))
-    index = SlotIndex.build(vectors, [f"s{i}" for i in range(200)], kind="hnsw")
+    index = SlotIndex.build(vectors, [f"s{i}" for i in range(200)], kind="hnsw", target_recall=None)
     index.save(tmp_path / "index")
     # the service rebuilds and reloads indexes: the settings must survive a round trip
     graph = faiss.downcast_index(SlotIndex.load(tmp_path / "index").index).hnsw
@@ -93,7 +93,17 @@ def _random_unit_vectors(n: int, dim: int, seed: int) -> np.ndarray:
     return normalise(np.random.default_rng(seed).normal(size=(n, dim)))
 
 
-def test_calibration_raises_ef_search_until_the_target_recall():
+@pytest.fixture
+def hnsw_always_faster(monkeypatch):
+    """Timing is not under test here: the calibrated HNSW index is kept whatever its speed."""
+    import training.index as index_module
+
+    monkeypatch.setattr(
+        index_module, "_query_ms", lambda index, queries: {"hnsw": 1.0}.get(index.kind, 2.0)
+    )
+
+
+def test_calibration_raises_ef_search_until_the_target_recall(hnsw_always_faster):
     vectors = _random_unit_vectors(6_000, 32, 3)
     ids = [f"s{i}" for i in range(len(vectors))]
     plain = SlotIndex.build(vectors, ids, kind="hnsw", hnsw_ef_search=16, target_recall=None)
@@ -125,7 +135,21 @@ def test_calibration_falls_back_to_exact_when_no_breadth_is_enough(monkeypatch):
     assert set(index.calibration["tried"]) == {"8", "16"}
 
 
-def test_calibrated_breadth_survives_save_load_and_a_rebuild(tmp_path):
+def test_an_hnsw_index_slower_than_exact_is_built_exact(monkeypatch):
+    import training.index as index_module
+
+    monkeypatch.setattr(
+        index_module, "_query_ms", lambda index, queries: {"hnsw": 3.0}.get(index.kind, 1.0)
+    )
+    vectors = _random_unit_vectors(2_000, 16, 7)
+    ids = [f"s{i}" for i in range(len(vectors))]
+    index = SlotIndex.build(vectors, ids, kind="hnsw")
+    assert index.kind == "exact"
+    assert index.calibration is not None and index.calibration["slower_than_exact"] is True
+    assert (index.calibration["query_ms"], index.calibration["exact_query_ms"]) == (3.0, 1.0)
+
+
+def test_calibrated_breadth_survives_save_load_and_a_rebuild(tmp_path, hnsw_always_faster):
     vectors = _random_unit_vectors(3_000, 16, 6)
     ids = [f"s{i}" for i in range(len(vectors))]
     index = SlotIndex.build(vectors, ids, kind="hnsw", hnsw_ef_search=4)

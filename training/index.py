@@ -10,9 +10,10 @@ takes microseconds. `hnsw` is for large catalogues (`index_kind_for` switches at
 the same M/efSearch gave recall@10 0.999 on one model's 50,000 slot vectors and 0.875 on
 another's, whose rarely played slots were still close to their random start. So every HNSW
 index is calibrated when it is built: efSearch is raised until recall@10 against exact search,
-over sample queries, reaches `TARGET_RECALL`, and if even `MAX_EF_SEARCH` does not get there the
-index is built exact instead (an exhaustive scan of 50,000 32-dim vectors still answers in about
-a quarter of a millisecond). `slotrec bench train` measures recall and latency of the result
+over sample queries, reaches `TARGET_RECALL`; if even `MAX_EF_SEARCH` does not get there, or the
+breadth that does makes a query slower than an exhaustive scan, the index is built exact instead
+(a scan of 50,000 32-dim vectors still answers in about a third of a millisecond).
+`slotrec bench train` measures recall and latency of the result
 (`benchmarks/results/train.json`).
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -128,8 +130,8 @@ class SlotIndex:
             graph.efSearch = ef
             tried[str(ef)] = recall = round(measure_recall(self, exact, sample), 4)
             if recall >= target:
-                self.calibration = {"ef_search": ef, "recall10": recall, "tried": tried}
-                return self
+                calibration = {"ef_search": ef, "recall10": recall, "tried": tried}
+                return self._if_faster_than(exact, sample, calibration)
             ef *= 2
         log.warning(
             "HNSW recall@10 stays below %.2f up to efSearch %d (%s): building exact instead",
@@ -138,6 +140,24 @@ class SlotIndex:
             tried,
         )
         exact.calibration = {"ef_search": None, "recall10": 1.0, "tried": tried}
+        return exact
+
+    def _if_faster_than(
+        self, exact: SlotIndex, queries: np.ndarray, calibration: dict[str, object]
+    ) -> SlotIndex:
+        """This index if it answers one query faster than `exact`, else `exact`.
+
+        A wide enough search to reach the target recall can cost more than the exhaustive scan
+        it approximates (seen at 50,000 barely trained slot vectors: efSearch 1,024, 1.0 ms
+        against 0.35 ms exact); then approximation buys nothing.
+        """
+        own, scan = _query_ms(self, queries), _query_ms(exact, queries)
+        calibration |= {"query_ms": round(own, 4), "exact_query_ms": round(scan, 4)}
+        if own < scan:
+            self.calibration = calibration
+            return self
+        log.info("calibrated HNSW (%.3f ms) is slower than exact (%.3f ms): exact", own, scan)
+        exact.calibration = calibration | {"ef_search": None, "slower_than_exact": True}
         return exact
 
     def rebuilt(self, vectors: np.ndarray, slot_ids: list[str]) -> SlotIndex:
@@ -210,6 +230,16 @@ class SlotIndex:
         return cls(
             index=index, slot_ids=meta["slot_ids"], kind=meta["kind"], calibration=calibration
         )
+
+
+def _query_ms(index: SlotIndex, queries: np.ndarray, k: int = 10) -> float:
+    """Median milliseconds of one single-query search (as the service searches)."""
+    times = []
+    for query in queries[:200]:
+        tick = time.perf_counter()
+        index.search(query[None, :], k)
+        times.append(time.perf_counter() - tick)
+    return float(np.median(times)) * 1000
 
 
 def _graph(index: faiss.Index) -> faiss.HNSW:
