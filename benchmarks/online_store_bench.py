@@ -97,6 +97,20 @@ def bench_backend(settings: Settings, players: int, calls: int, seed: int) -> di
         store.close()
 
 
+def _redis_memory(port: int) -> dict[str, int]:
+    """Keys and bytes the Redis at `port` holds."""
+    import redis
+
+    client: Any = redis.Redis(port=port)  # typed as sync-or-async; this one is sync
+    try:
+        return {
+            "keys": int(client.dbsize()),
+            "used_memory_bytes": int(client.info()["used_memory"]),
+        }
+    finally:
+        client.close()
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -118,6 +132,7 @@ def run_online_store_bench(
     redis_dir = root / "redis"
     server = start_redis_server(port, redis_dir, persist=True)
     try:
+        empty = _redis_memory(port)["used_memory_bytes"]
         results: dict[str, Any] = {}
         backends = {
             "sqlite": Settings(data_dir=root / "sqlite"),
@@ -131,6 +146,10 @@ def run_online_store_bench(
             log(f"{name}: {players} players, {calls} record() and {calls} state() calls")
             results[name] = bench_backend(settings, players, calls, seed)
             log(f"{name}: {results[name]}")
+        # each player's state at full history (every player got heartbeats and event ids)
+        memory = _redis_memory(port)
+        memory["bytes_per_player"] = round((memory["used_memory_bytes"] - empty) / players)
+        results["redis"]["memory"] = memory
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -31,7 +31,7 @@ from slotrec.redis_url import parse_redis_url
 from slotrec.settings import REPO_ROOT, Settings
 from tests.live_events import play_event
 from tests.service_world import build_world, play_events, serving_env, serving_settings
-from tests.test_feast_point_in_time import DAY2, _risk_snapshot
+from tests.test_feast_point_in_time import DAY2, _risk_snapshot, _slot_snapshot, _user_snapshot
 
 THRESHOLD = 600.0
 
@@ -228,27 +228,39 @@ def test_an_unreachable_redis_makes_the_live_state_unavailable_not_the_events(tm
     assert sum(len(pd.read_parquet(p)) for p in served) == 1
 
 
-def test_materialize_writes_the_daily_snapshot_to_redis(redis_client, redis_url, tmp_path):
+def test_the_daily_materialization_writes_the_snapshots_to_redis(
+    redis_client, redis_url, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("SLOTREC_DATA_DIR", str(tmp_path))
     settings = redis_settings(tmp_path, redis_url)
     export = settings.layout.feature_export_dir
     export.mkdir(parents=True)
-    risks = pd.DataFrame([_risk_snapshot("r-e", DAY2, "high"), _risk_snapshot("r-f", DAY2, "none")])
-    risks["feature_timestamp"] = risks["feature_timestamp"].astype("datetime64[us, UTC]")
-    risks.to_parquet(export / "player_risk.parquet")
+    frames = {
+        "user_features": [_user_snapshot("r-e", DAY2, 900.0, "regular")],
+        "slot_features": [_slot_snapshot("s1", DAY2, 7)],
+        "player_risk": [_risk_snapshot("r-e", DAY2, "high"), _risk_snapshot("r-f", DAY2, "none")],
+    }
+    for name, rows in frames.items():
+        frame = pd.DataFrame(rows)
+        frame["feature_timestamp"] = frame["feature_timestamp"].astype("datetime64[us, UTC]")
+        frame.to_parquet(export / f"{name}.parquet")
     fs = feature_store.open_store(settings)
     feature_store.apply_definitions(fs)
-    end = feature_store.end_of_day(DAY2)
-    fs.materialize(
-        start_date=end - pd.Timedelta(days=1), end_date=end, feature_views=["player_risk"]
-    )
+    # what the daily run's features step calls
+    result = feature_store.materialize(fs, settings, DAY2)
+    assert result.rows_by_view == {"user_features": 1, "slot_features": 1, "player_risk": 2}
     assert not (tmp_path / "feast" / "online.db").exists()
+    assert redis_client.dbsize() == 3  # one hash per entity: r-e, r-f, s1
+    online = feature_store.online_features(fs, "user_profile_v1", [{"user_id": "r-e"}])
+    assert online["play_seconds_30d"] == [900.0] and online["segment"] == ["regular"]
     live = LiveStateStore(settings, feature_store=fs)
     try:
         assert live.state("r-e").risk_level == "high"
-        # the live state and the snapshot share the player's hash without overwriting each other
+        # the live state and the snapshots share the player's hash without overwriting each other
         live.record([play_event("r-e-1", "r-e", "session_start", slot="s3")])
         after = live.state("r-e")
         assert after.risk_level == "high" and after.played_slots == ["s3"]
+        assert feature_store.online_features(fs, "user_profile_v1", [{"user_id": "r-e"}]) == online
         assert live.state("r-f").risk_level == "none"
         assert live.state("r-g").risk_level is None  # never materialized: no guardrail level
     finally:
