@@ -582,6 +582,7 @@ def _closed_loop_demo(
         lobby=LobbyPlan(players_per_day=lobby_players, seed=seed),
     )
     root = _settings(data_dir).data_dir
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per lobby call otherwise
     try:
         result = run_closed_loop(root, config, log=lambda line: log.info(line))
     except (RuntimeError, ValueError) as exc:

@@ -46,9 +46,11 @@ from slotrec.simulator.lobby import (
     run_lobby_day,
     wait_for_served_rows,
 )
+from training.model_store import use_model_store
 
 Log = Callable[[str], None]
 
+NOT_READY_GRACE_SECONDS: Final = 20.0  # a live but unready service gets this long to load
 MAX_CLOSED_LOOP_DAYS: Final = 6  # events older than seven days are refused by the service
 DEMO_EXPERIMENT_NAME: Final = "lobby-variety-v1"
 # Control: the default strategy. "wide-lobby" forces variety: at most one slot per theme and per
@@ -80,7 +82,7 @@ class ClosedLoopConfig:
     dirt_rate: float = 0.02
     lobby: LobbyPlan = field(default_factory=LobbyPlan)
     new_game_day: int = 2  # 1-based closed-loop day on which the new games launch
-    new_game_exposure_cap: int = 30  # exploration impressions before a new game is reviewed
+    new_game_exposure_cap: int = 100  # exploration impressions before a new game is reviewed
     service_start_seconds: float = 240.0
     with_monitoring: bool = True
     today: date | None = None  # default: today (UTC)
@@ -216,7 +218,7 @@ def run_closed_loop(
                 log(f"{day}: service errors: {lobby.error_messages}")
             result.days.append(_daily(run_settings, day, lobby, config, log))
         result.ab = ab_against_truth(run_settings, days[-1], served)
-        result.new_games = new_game_outcomes(settings, truth, games, config)
+        result.new_games = new_game_outcomes(settings, truth, games, config, served)
         result.service = service_counters(client)
     finally:
         client.close()
@@ -313,7 +315,8 @@ def start_service(
         "SLOTREC_RAW_SINK_FLUSH_SECONDS": "0.5",
         "SLOTREC_CLOCK_FILE": str(clock_path),
         "SLOTREC_SERVE_WORKERS": "1",
-        "BENTOML_HOME": str(settings.layout.bentoml_home),
+        # the store this process's daily runs save bundles into (`use_model_store`)
+        "BENTOML_HOME": str(use_model_store(settings)),
         "BENTOML_DO_NOT_TRACK": "true",
     }
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -333,11 +336,15 @@ def start_service(
             try:
                 if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
                     return process, url
+                # up but not ready: without a bundle it would stay so; do not wait it out
+                if httpx.get(f"{url}/livez", timeout=5).status_code == 200:
+                    deadline = min(deadline, time.monotonic() + NOT_READY_GRACE_SECONDS)
             except httpx.TransportError:
                 pass
             time.sleep(0.5)
+        errors = [line for line in log_path.read_text().splitlines() if "[ERROR]" in line]
         raise RuntimeError(
-            f"bentoml serve was not ready after {config.service_start_seconds:.0f} s; "
+            f"bentoml serve was not ready in time ({'; '.join(errors[-3:]) or 'no error logged'}); "
             f"see {log_path}"
         )
     except BaseException:
@@ -420,6 +427,11 @@ def design_new_games(truth: LobbyTruth, seed: int, explorers: np.ndarray) -> lis
     ]
 
 
+def user_number(user_id: str) -> int:
+    """The simulator's player index of an external id ("u0000001" is 0)."""
+    return int(user_id[1:]) - 1
+
+
 def exploration_segment(truth: LobbyTruth, user_share: float) -> np.ndarray:
     """Player indices the service puts in its exploration segment (same hash as the service)."""
     from bentos.recommender.exploration import in_exploration_segment
@@ -487,9 +499,14 @@ def launch_new_games(
 
 
 def new_game_outcomes(
-    settings: Settings, truth: LobbyTruth, games: list[NewGame], config: ClosedLoopConfig
+    settings: Settings,
+    truth: LobbyTruth,
+    games: list[NewGame],
+    config: ClosedLoopConfig,
+    served: list[ServedList],
 ) -> list[dict[str, Any]]:
-    """Each launched game: the registry's impressions, plays and stage, and its true appeal."""
+    """Each launched game: the registry's impressions, plays and stage, and its true appeal
+    (to the exploration segment on average, and to the players the lobby showed it to)."""
     from bentos.new_games import NewGameRegistry, stage
 
     if not games:
@@ -503,6 +520,12 @@ def new_game_outcomes(
     for game in games:
         impressions, plays = exposure.get(game.slot_id, (0, 0))
         appeal = float(np.mean([truth.affinity(int(u), [game.slot_id])[0] for u in sample]))
+        shown = [
+            float(truth.affinity(user_number(s.user_id), [game.slot_id])[0])
+            for s in served
+            if game.slot_id in s.slot_ids
+        ]
+        lobby_plays = sum(s.clicked == game.slot_id for s in served)
         out.append(
             {
                 "slot_id": game.slot_id,
@@ -510,6 +533,9 @@ def new_game_outcomes(
                 "theme": game.theme,
                 "true_affinity_explorers": round(appeal, 3),
                 "catalogue_mean_affinity_explorers": round(catalogue_mean, 3),
+                "lists_shown": len(shown),
+                "true_affinity_shown": round(float(np.mean(shown)), 3) if shown else None,
+                "lobby_plays": lobby_plays,
                 "impressions": impressions,
                 "plays": plays,
                 "stage": stage(
@@ -599,7 +625,7 @@ def print_closed_loop(result: ClosedLoopResult, console: Any) -> None:
             str(lobby["fallbacks"]),
             str(d.served_rows),
             str(d.interactions),
-            str(d.bundle),
+            str(d.bundle).split(":")[-1],
             "yes" if d.promoted else f"no: {d.gate}",
             d.reload,
             f"{d.daily_seconds:.0f}",
@@ -613,25 +639,33 @@ def print_closed_loop(result: ClosedLoopResult, console: Any) -> None:
     true = ab.get("true", {})
     console.print(
         f"truth ({true.get('metric')}, expected per list from true affinities): "
-        f"{true.get('means')} → true winner [bold]{true.get('winner')}[/bold]"
+        f"{true.get('means')} → true winner [bold]{true.get('winner')}[/bold]; "
+        f"expected minutes per list {ab.get('true_minutes', {}).get('means')}",
+        soft_wrap=True,
     )
     agreement = ab.get("agreement")
     console.print(f"readout winner: {ab.get('readout_winner')} → [bold]{agreement}[/bold]")
     if result.new_games:
         games = Table(title="new games", show_edge=False)
-        for column in ("slot", "name", "theme", "true affinity", "impressions", "plays", "stage"):
+        for column in (
+            "slot", "name", "theme", "true affinity (explorers)", "lists shown", "lobby plays",
+            "exploration impressions", "plays", "stage",
+        ):  # fmt: skip
             games.add_column(column, justify="right")
         for g in result.new_games:
             games.add_row(
                 g["slot_id"],
                 g["name"],
                 g["theme"],
-                f"{g['true_affinity_explorers']:.3f} (catalogue "
-                f"{g['catalogue_mean_affinity_explorers']:.3f})",
+                f"{g['true_affinity_explorers']:.3f}",
+                str(g["lists_shown"]),
+                str(g["lobby_plays"]),
                 str(g["impressions"]),
                 str(g["plays"]),
                 g["stage"],
             )
         console.print(games)
+        mean = result.new_games[0]["catalogue_mean_affinity_explorers"]
+        console.print(f"(the catalogue's mean true affinity for the exploration segment: {mean})")
     console.print(f"service counters: {result.service}")
     console.print(f"closed loop finished in {result.wall_seconds:.0f} s; data in {result.data_dir}")

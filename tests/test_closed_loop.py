@@ -168,6 +168,7 @@ def test_closed_loop_days_against_a_real_service(tmp_path: Path):
         lobby=LobbyPlan(players_per_day=300, seed=7),
         new_game_day=2,
         new_game_exposure_cap=20,
+        with_monitoring=False,  # the drift reports are not what this test checks
     )
     lines: list[str] = []
     result = run_closed_loop(tmp_path, config, log=lines.append)
