@@ -26,7 +26,7 @@ from bentos.realtime import LiveStateStore, LiveStateUnavailable, ThresholdCross
 from bentos.realtime.locks import LockUnavailable, RedisUserLocks
 from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from feature_repo import store as feature_store
-from slotrec.redis_server import start_redis_server
+from slotrec.redis_server import start_redis_server, wait_until_answering
 from slotrec.redis_url import parse_redis_url
 from slotrec.settings import REPO_ROOT, Settings
 from tests.live_events import play_event
@@ -265,6 +265,56 @@ def test_the_daily_materialization_writes_the_snapshots_to_redis(
         assert live.state("r-g").risk_level is None  # never materialized: no guardrail level
     finally:
         live.close()
+
+
+def test_the_live_state_survives_a_redis_restart_with_the_operators_persistence(tmp_path):
+    port = _free_port()
+    server = start_redis_server(port, tmp_path / "redis", persist=True)
+    live = LiveStateStore(redis_settings(tmp_path / "host", f"redis://127.0.0.1:{port}/0"))
+    try:
+        live.record([play_event("r-h-1", "r-h", "session_start", slot="s5")])
+        server.terminate()  # SIGTERM: redis-server finishes its append-only file and exits
+        server.wait(timeout=10)
+        assert not live.healthy()
+        with pytest.raises(LiveStateUnavailable):
+            live.state("r-h")
+        server = start_redis_server(port, tmp_path / "redis", persist=True)
+        # the same store reconnects by itself, and the state is back from the append-only file
+        assert live.healthy()
+        assert live.state("r-h").played_slots == ["s5"]
+    finally:
+        live.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_slotrec_redis_start_runs_a_server_in_the_data_dir(tmp_path):
+    port = _free_port()
+    slotrec = Path(sys.executable).parent / "slotrec"
+    process = subprocess.Popen(
+        [slotrec, "redis", "start", "--data-dir", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until_answering("127.0.0.1", port)
+        import redis
+
+        with redis.Redis(port=port) as client:
+            assert client.config_get("dir")["dir"] == str((tmp_path / "redis").resolve())
+            assert client.config_get("appendonly")["appendonly"] == "yes"
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+    # without redis-server on the PATH: a message that says how to install it, exit 1
+    missing = subprocess.run(
+        [slotrec, "redis", "start", "--data-dir", str(tmp_path)],
+        env={**os.environ, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1
+    assert "apt-get install -y redis-server" in missing.stderr
 
 
 # --- two `bentoml serve` processes on one Redis -------------------------------------------------
