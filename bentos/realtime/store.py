@@ -4,7 +4,8 @@
 apply them to each player's state (`state.apply_events`), write the new states back through the
 push sources of `feature_repo/live_state.py`, and report who crossed the play-time threshold.
 Reads go through `get_online_features`, so a state written by one worker is seen by every other
-one on its next read (freshness is one SQLite commit).
+one on its next read (freshness is one SQLite commit; with `SLOTREC_ONLINE_STORE=redis`, one
+Redis write, and the other workers may be on other hosts).
 
 Guarantees:
 
