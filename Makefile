@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= data/demo
 
-.PHONY: setup redis demo test test-fast lint typecheck bench-data clean
+.PHONY: setup redis demo demo-closed-loop test test-fast lint typecheck bench-data clean
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -33,6 +33,11 @@ redis:
 ## Simulate a small casino world and run the daily pipeline on the embedded default.
 demo: setup
 	$(BIN)/slotrec demo --data-dir $(DEMO_DIR)
+
+## The closed loop: the same history, then three simulated days in which simulated players use
+## the running service (A/B test, new games, a daily run per day); about 4-5 minutes.
+demo-closed-loop: setup
+	$(BIN)/slotrec demo --closed-loop --data-dir $(DEMO_DIR)-closed-loop
 
 ## Every test, slow end-to-end ones included (what CI runs).
 test: setup redis

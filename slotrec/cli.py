@@ -490,7 +490,7 @@ def demo(
     ] = 7,
     lobby_players: Annotated[
         int, typer.Option(min=1, help="--closed-loop: players who open the lobby each day.")
-    ] = 400,
+    ] = 1_500,
 ) -> None:
     """The quick-start job: simulate a small world, backfill it, run the last day, show it.
 
@@ -585,7 +585,9 @@ def _closed_loop_demo(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per lobby call otherwise
     try:
         result = run_closed_loop(root, config, log=lambda line: log.info(line))
-    except (RuntimeError, ValueError) as exc:
+    except ValueError as exc:  # a bad setting or --data-dir, named
+        raise _fail(f"closed-loop demo: {exc}", 2) from exc
+    except RuntimeError as exc:
         raise _fail(f"closed-loop demo failed: {exc}") from exc
     print_closed_loop(result, Console())
 

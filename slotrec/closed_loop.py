@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -175,6 +176,7 @@ def run_closed_loop(
         raise ValueError(f"the world needs at least 2 days of history, got {config.history_days}")
     started = time.perf_counter()
     data_dir = data_dir.resolve()
+    fresh_data_dir(data_dir)
     token = secrets.token_hex(16)
     settings = demo_settings(data_dir, token)
     (prepare or prepare_history)(settings, config)
@@ -227,6 +229,26 @@ def run_closed_loop(
     result.wall_seconds = time.perf_counter() - started
     write_json_atomic(data_dir / "closed_loop" / "summary.json", result.to_dict())
     return result
+
+
+def fresh_data_dir(data_dir: Path) -> None:
+    """Start from nothing: an earlier closed loop's files would mix into this one's days.
+
+    An absent or empty folder is used as it is; a folder an earlier closed-loop demo wrote (it
+    has `closed_loop/`) is emptied; anything else is refused, never deleted.
+    """
+    if not data_dir.exists() or not any(data_dir.iterdir()):
+        return
+    if not (data_dir / "closed_loop").is_dir():
+        raise ValueError(
+            f"{data_dir} holds data that no closed-loop demo wrote; the closed loop needs an "
+            "empty --data-dir (or one an earlier closed-loop demo used, which it replaces)"
+        )
+    for child in data_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def prepare_history(settings: Settings, config: ClosedLoopConfig) -> None:

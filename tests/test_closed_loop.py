@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bentos.clock import FileClock, set_simulated_now
-from slotrec.closed_loop import ClosedLoopConfig, run_closed_loop, true_winner
+from slotrec.closed_loop import ClosedLoopConfig, fresh_data_dir, run_closed_loop, true_winner
 from slotrec.settings import DataLayout
 from slotrec.simulator import SimulationConfig, simulate_world
 from slotrec.simulator.affinity import true_affinity
@@ -152,6 +152,21 @@ def test_file_clock_follows_the_file_and_falls_back_to_the_wall_clock(tmp_path: 
 def test_closed_loop_refuses_more_days_than_the_service_accepts(tmp_path: Path):
     with pytest.raises(ValueError, match="between 1 and 6"):
         run_closed_loop(tmp_path, ClosedLoopConfig(days=7))
+
+
+def test_closed_loop_replaces_only_its_own_data_dir(tmp_path: Path):
+    theirs = tmp_path / "theirs"
+    (theirs / "raw").mkdir(parents=True)
+    with pytest.raises(ValueError, match="empty --data-dir"):
+        fresh_data_dir(theirs)
+    assert (theirs / "raw").is_dir()  # refused, and nothing deleted
+    ours = tmp_path / "ours"
+    (ours / "closed_loop").mkdir(parents=True)
+    (ours / "raw" / "events").mkdir(parents=True)
+    (ours / "note.txt").write_text("x")
+    fresh_data_dir(ours)
+    assert ours.is_dir() and not any(ours.iterdir())
+    fresh_data_dir(tmp_path / "absent")  # nothing there: nothing to do
 
 
 # --- the whole loop against a real service ----------------------------------------------------
