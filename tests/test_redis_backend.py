@@ -217,11 +217,14 @@ def test_a_redis_player_lock_waits_then_gives_up_and_expires(redis_client):
 def test_an_unreachable_redis_makes_the_live_state_unavailable_not_the_events(tmp_path):
     live = LiveStateStore(redis_settings(tmp_path, f"redis://127.0.0.1:{_free_port()}/0"))
     try:
+        started = time.monotonic()
         assert not live.healthy()
         with pytest.raises(LiveStateUnavailable):
             live.state("r-d")
         with pytest.raises(LiveStateUnavailable, match="redis lock failed"):
             live.record([play_event("r-d-1", "r-d", "session_start")])
+        # no retry backoff (redis-py's default waits seconds): the service answers degraded now
+        assert time.monotonic() - started < 1.0
     finally:
         live.close()
     served = list((tmp_path / "raw" / "events").glob(f"day=*/{SERVED_FILE_PREFIX}*.parquet"))
