@@ -84,6 +84,9 @@ class ClosedLoopConfig:
     lobby: LobbyPlan = field(default_factory=LobbyPlan)
     new_game_day: int = 2  # 1-based closed-loop day on which the new games launch
     new_game_exposure_cap: int = 100  # exploration impressions before a new game is reviewed
+    # plays per exploration impression to graduate: above the service's default 2%, so that
+    # the demo's dud (about 2% of its impressions played) is retired and the others graduate
+    new_game_min_play_rate: float = 0.05
     service_start_seconds: float = 240.0
     with_monitoring: bool = True
     today: date | None = None  # default: today (UTC)
@@ -333,6 +336,7 @@ def start_service(
         "SLOTREC_EXPERIMENTS_PATH": str(settings.experiments_path),
         "SLOTREC_ADMIN_TOKEN": token,
         "SLOTREC_NEW_GAME_EXPOSURE_CAP": str(config.new_game_exposure_cap),
+        "SLOTREC_NEW_GAME_MIN_PLAY_RATE": str(config.new_game_min_play_rate),
         # short, so a day's files are complete moments after its last request
         "SLOTREC_RAW_SINK_FLUSH_SECONDS": "0.5",
         "SLOTREC_CLOCK_FILE": str(clock_path),
@@ -561,10 +565,7 @@ def new_game_outcomes(
                 "impressions": impressions,
                 "plays": plays,
                 "stage": stage(
-                    impressions,
-                    plays,
-                    config.new_game_exposure_cap,
-                    settings.new_game_min_play_rate,
+                    impressions, plays, config.new_game_exposure_cap, config.new_game_min_play_rate
                 ),
             }
         )
@@ -632,27 +633,28 @@ def print_closed_loop(result: ClosedLoopResult, console: Any) -> None:
 
     table = Table(title="closed-loop days", show_edge=False)
     for column in (
-        "day", "players", "lists", "plays", "errors", "fallbacks", "served rows",
-        "interactions", "bundle", "promoted", "reload", "daily s",
+        "day", "lists", "plays", "errors", "fallbacks", "served rows", "interactions",
+        "promoted", "reload", "daily s",
     ):  # fmt: skip
         table.add_column(column, justify="right")
     for d in result.days:
         lobby = d.lobby
         table.add_row(
             lobby["day"],
-            str(lobby["players"]),
             str(lobby["requests"]),
             str(lobby["plays"]),
             str(lobby["errors"]),
             str(lobby["fallbacks"]),
             str(d.served_rows),
             str(d.interactions),
-            str(d.bundle).split(":")[-1],
-            "yes" if d.promoted else f"no: {d.gate}",
+            "yes" if d.promoted else "no",
             d.reload,
             f"{d.daily_seconds:.0f}",
         )
     console.print(table)
+    for d in result.days:
+        verdict = "promoted" if d.promoted else "not promoted"
+        console.print(f"{d.lobby['day']}: bundle {d.bundle} {verdict} ({d.gate})", soft_wrap=True)
     ab = result.ab
     console.rule(f"A/B test {ab.get('experiment')}")
     console.print(f"readout: {ab.get('verdict')}", soft_wrap=True)
@@ -670,14 +672,13 @@ def print_closed_loop(result: ClosedLoopResult, console: Any) -> None:
     if result.new_games:
         games = Table(title="new games", show_edge=False)
         for column in (
-            "slot", "name", "theme", "true affinity (explorers)", "lists shown", "lobby plays",
-            "exploration impressions", "plays", "stage",
+            "slot", "theme", "true affinity", "lists shown", "lobby plays", "impressions",
+            "plays", "stage",
         ):  # fmt: skip
             games.add_column(column, justify="right")
         for g in result.new_games:
             games.add_row(
                 g["slot_id"],
-                g["name"],
                 g["theme"],
                 f"{g['true_affinity_explorers']:.3f}",
                 str(g["lists_shown"]),
@@ -688,6 +689,10 @@ def print_closed_loop(result: ClosedLoopResult, console: Any) -> None:
             )
         console.print(games)
         mean = result.new_games[0]["catalogue_mean_affinity_explorers"]
-        console.print(f"(the catalogue's mean true affinity for the exploration segment: {mean})")
+        console.print(
+            "true affinity: mean over the exploration segment (the catalogue's mean: "
+            f"{mean}); impressions, plays, stage: the service's new-game registry",
+            soft_wrap=True,
+        )
     console.print(f"service counters: {result.service}")
     console.print(f"closed loop finished in {result.wall_seconds:.0f} s; data in {result.data_dir}")
