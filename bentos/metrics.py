@@ -43,3 +43,10 @@ GUARDRAILS = Counter(
     "threshold crossing) and endpoint.",
     labelnames=["guardrail", "endpoint"],
 )
+EVENTS_REPLAYED = Counter(
+    name="slotrec_events_replayed_total",
+    documentation="Play events accepted while the online store was down, by outcome: replayed "
+    "(applied to the live state once it answered again) or dropped (the replay queue was full; "
+    "the events are in the raw files only).",
+    labelnames=["outcome"],
+)

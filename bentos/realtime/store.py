@@ -19,6 +19,11 @@ Guarantees:
 - Durability: events reach the raw files whatever happens to the online store. If the store
   cannot be read or written, `record` flushes the raw buffer at once and raises
   `LiveStateUnavailable`; the service answers from what it has (degraded, still valid).
+- Replay: play events whose live-state update failed (the store was down) are kept in memory,
+  at most `MAX_REPLAY_EVENTS` (the oldest dropped beyond, counted; they are in the raw files
+  all the same), and applied before the next `record` and at the next `healthy` that find the
+  store answering again (`slotrec_events_replayed_total`). Crossings caused by replayed events
+  are reported by the `record` that replays them; a replay from `healthy` only logs them.
 - Redelivery: an event id applied in the last `REMEMBERED_EVENT_IDS` events of a player changes
   nothing the second time (it is still appended to the raw files, where dbt dedupes it).
 """
@@ -37,6 +42,7 @@ from typing import Any
 from feast import FeatureStore
 from feast.infra.online_stores.sqlite import SqliteOnlineStore
 
+from bentos import metrics
 from bentos.realtime.events import PlayEvent
 from bentos.realtime.locks import RedisUserLocks, StripedUserLocks, UserLocks
 from bentos.realtime.push import OnlinePusher
@@ -71,6 +77,8 @@ RISK_VIEW = "player_risk"
 RISK_FEATURES = ("risk_level",)
 # After a failed attempt to open the online store, calls fail fast for this long.
 OPEN_RETRY_SECONDS = 5.0
+# Play events kept for replay while the online store is down (about 3 MB at most).
+MAX_REPLAY_EVENTS = 10_000
 
 
 class LiveStateUnavailable(RuntimeError):
@@ -127,6 +135,8 @@ class LiveStateStore:
         self._pusher: OnlinePusher | None = None
         self._given_store = feature_store
         self._retry_open_at = 0.0  # time.monotonic() before which a failed open is not retried
+        self._missed: list[PlayEvent] = []  # play events to replay, oldest first
+        self._missed_lock = threading.Lock()
         self._play_refs = [f"{PLAY_VIEW}:{name}" for name in PLAY_FEATURES]
         self._profile_refs = [f"{PROFILE_VIEW}:{name}" for name in PROFILE_FEATURES]
         self._risk_refs = [f"{RISK_VIEW}:{name}" for name in RISK_FEATURES]
@@ -154,20 +164,60 @@ class LiveStateStore:
             return []
         self.sink.add([event.raw_row() for event in events])
         # Clicks and impressions only go to the raw files: no lock, no read, no write.
+        plays = [event for event in events if event.is_play]
+        if not plays:
+            return []
+        return self._apply_or_keep(plays)
+
+    def replay_missed(self) -> list[ThresholdCrossing]:
+        """Apply the play events kept while the online store was down (see the module doc).
+
+        Returns:
+            The threshold crossings the replayed events caused.
+
+        Raises:
+            LiveStateUnavailable: the store is still down; the events stay kept.
+        """
+        return self._apply_or_keep([])
+
+    @property
+    def missed(self) -> int:
+        """How many play events wait for a replay into the online store."""
+        with self._missed_lock:
+            return len(self._missed)
+
+    def _apply_or_keep(self, plays: list[PlayEvent]) -> list[ThresholdCrossing]:
+        """Apply the kept events, then `plays`; on failure keep them all for a later replay."""
+        with self._missed_lock:
+            replaying, self._missed = self._missed, []
         by_user: dict[str, list[PlayEvent]] = {}
-        for event in events:
-            if event.is_play:
-                by_user.setdefault(event.user_id, []).append(event)
+        for event in replaying + plays:
+            by_user.setdefault(event.user_id, []).append(event)
         if not by_user:
             return []
         try:
-            return self._apply(by_user)
+            crossings = self._apply(by_user)
         except LiveStateUnavailable:
+            self._keep_missed(replaying + plays)
             try:
                 self.sink.flush()
             except OSError:
                 log.exception("raw sink flush failed too; the events stay queued")
             raise
+        if replaying:
+            log.info("replayed %d play events into the online store", len(replaying))
+            metrics.EVENTS_REPLAYED.labels(outcome="replayed").inc(len(replaying))
+        return crossings
+
+    def _keep_missed(self, events: list[PlayEvent]) -> None:
+        """Keep events for a replay, in front of any kept since; drop the oldest beyond the cap."""
+        with self._missed_lock:
+            kept = events + self._missed
+            dropped = max(0, len(kept) - MAX_REPLAY_EVENTS)
+            self._missed = kept[dropped:]
+        if dropped:
+            log.warning("replay queue full: %d play events left to the raw files only", dropped)
+            metrics.EVENTS_REPLAYED.labels(outcome="dropped").inc(dropped)
 
     def state(self, user_id: str) -> UserLiveState:
         """One player's live state (an empty state for a player never seen).
@@ -211,6 +261,13 @@ class LiveStateStore:
             self._read(["__slotrec_readiness_probe__"])
         except LiveStateUnavailable:
             return False
+        if self.missed:
+            try:
+                crossings = self.replay_missed()
+            except LiveStateUnavailable:
+                return False
+            if crossings:
+                log.info("replayed events crossed the threshold for %d players", len(crossings))
         return True
 
     @property
