@@ -769,6 +769,46 @@ def bench_serve(
     console.print(f"results: {out}")
 
 
+@bench_app.command("soak")
+def bench_soak(
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path("benchmarks/results/soak.json"),
+    work_dir: Annotated[
+        Path | None,
+        typer.Option(help="World + bundle folder (as `bench serve`); reused when it has a bundle."),
+    ] = None,
+    seconds: Annotated[
+        int, typer.Option(min=30, help="Soak duration; the fault schedule scales with it.")
+    ] = 600,
+    measure_seconds: Annotated[
+        int, typer.Option(min=3, help="Seconds of the closed-loop maximum-throughput measurement.")
+    ] = 20,
+    load_share: Annotated[
+        float, typer.Option(min=0.05, max=1.0, help="Arrival rate as a share of the maximum.")
+    ] = 0.7,
+    workers: Annotated[int, typer.Option(min=1, help="Service worker processes.")] = 1,
+) -> None:
+    """Soak a served bundle at 70% of its maximum throughput with faults; write soak.json."""
+    from benchmarks.soak_bench import SoakConfig, run_soak_bench
+
+    config = SoakConfig(
+        work_dir=work_dir,
+        seconds=seconds,
+        measure_seconds=measure_seconds,
+        load_share=load_share,
+        workers=workers,
+    )
+    result = run_soak_bench(config, out, log=lambda msg: log.info(msg))
+    console.print_json(
+        data={k: result[k] for k in ("load", "totals", "memory", "events", "targets")}
+        | {"memory": {k: v for k, v in result["memory"].items() if k != "samples"}}
+    )
+    console.print(f"results: {out}")
+    if not all(result["targets"].values()):
+        failed = ", ".join(k for k, v in result["targets"].items() if not v)
+        console.print(f"[red]soak targets not met: {failed}[/red]")
+        raise typer.Exit(1)
+
+
 class _progress:
     """A rich progress bar that simulator-style callbacks `(done, total, message)` can drive."""
 
