@@ -182,6 +182,11 @@ def run_closed_loop(
     fresh_data_dir(data_dir)
     token = secrets.token_hex(16)
     settings = demo_settings(data_dir, token)
+    first = config.first_history_day()
+    log(
+        f"history: {config.players:,} players x {config.slots:,} slots, {first} .. "
+        f"{config.loop_days()[0] - timedelta(days=1)} (simulate, backfill, first daily run)"
+    )
     (prepare or prepare_history)(settings, config)
     from training.promotion import PromotionRegistry
 
