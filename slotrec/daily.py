@@ -38,8 +38,10 @@ from slotrec.settings import Settings
 log = logging.getLogger(__name__)
 
 MART_TABLES = ("users", "slots", "interactions", "user_features", "slot_features")
-# A delivery day with more than this multiple of the trailing median volume is flagged.
-VOLUME_SPIKE_FACTOR = 5.0
+# The volume check compares a day with the median of up to this many earlier delivery days …
+VOLUME_TRAILING_DAYS = 7
+# … and only once at least this many are known (a young deployment has no baseline yet).
+VOLUME_MIN_HISTORY_DAYS = 3
 
 
 class StepFailed(Exception):
@@ -51,19 +53,51 @@ class StepFailed(Exception):
         self.report_path = report_path
 
 
-def volume_warnings(report: RunReport) -> list[str]:
-    """Warn about empty delivery days and days far above the run's median volume."""
+def delivered_volumes(history: RunHistory, before: date) -> dict[date, int]:
+    """Raw rows delivered per day before `before`, from the run history's `check_raw` steps.
+
+    A backfill run records every day of its range; when a day was checked more than once, the
+    latest check counts (a re-delivered day replaces the first delivery).
+    """
+    volumes: dict[date, int] = {}
+    for _, metrics in sorted(history.step_metrics_by_day("check_raw", before=before).items()):
+        for day in metrics.get("days", []):
+            volumes[date.fromisoformat(day["day"])] = int(day["rows"])
+    return {day: rows for day, rows in volumes.items() if day < before}
+
+
+def volume_warnings(
+    days: list[dict[str, Any]], earlier: dict[date, int], factor: float
+) -> list[str]:
+    """Warn about empty delivery days and days far above or below the trailing median.
+
+    Each day of the run (`days`: the check_raw step's per-day rows) is compared with the median
+    of the previous `VOLUME_TRAILING_DAYS` non-empty delivery days (from `earlier`, the run
+    history, and the run's own earlier days), once `VOLUME_MIN_HISTORY_DAYS` of them are known.
+    A day above `factor` x the median is a spike (a duplicated export, a bot), one below
+    median / `factor` a drop (a partial feed); the run goes on, the report says so.
+    """
     warnings = []
-    volumes = [d.rows_in for d in report.ingest]
-    median = statistics.median(volumes) if volumes else 0
-    for day in report.ingest:
-        if day.rows_in == 0:
-            warnings.append(f"no raw events were delivered for {day.day}")
-        elif median and len(volumes) >= 3 and day.rows_in > VOLUME_SPIKE_FACTOR * median:
-            warnings.append(
-                f"{day.day} delivered {day.rows_in:,} rows, over {VOLUME_SPIKE_FACTOR:g}x the "
-                f"median of {median:,.0f}"
-            )
+    known = dict(earlier)
+    for entry in sorted(days, key=lambda d: d["day"]):
+        day, rows = date.fromisoformat(entry["day"]), int(entry["rows"])
+        trailing = [known[d] for d in sorted(known) if d < day and known[d] > 0]
+        trailing = trailing[-VOLUME_TRAILING_DAYS:]
+        median = statistics.median(trailing) if trailing else 0.0
+        if rows == 0:
+            warnings.append(f"no events for {day}: no raw event rows were delivered")
+        elif len(trailing) >= VOLUME_MIN_HISTORY_DAYS and median > 0:
+            if rows > factor * median:
+                warnings.append(
+                    f"volume spike on {day}: {rows:,} raw rows, over {factor:g}x the median "
+                    f"of {median:,.0f} of the previous {len(trailing)} delivery days"
+                )
+            elif rows < median / factor:
+                warnings.append(
+                    f"volume drop on {day}: {rows:,} raw rows, under 1/{factor:g} of the "
+                    f"median of {median:,.0f} of the previous {len(trailing)} delivery days"
+                )
+        known[day] = rows
     return warnings
 
 
@@ -233,12 +267,24 @@ def run_daily(
                 {"day": d.day.isoformat(), "files": len(d.files), "rows": d.rows} for d in checked
             ],
             "raw_rows": sum(d.rows for d in checked),
+            "warnings": [w for d in checked for w in d.warnings],
         }
 
     try:
         checked = steps.run("check_raw", "check raw files", check_raw, raw_inputs, lambda: [])
     except (ingest.RawDataError, ValueError) as exc:
         raise fail("check_raw", exc) from exc
+    report.warnings.extend(checked.get("warnings", []))
+    report.warnings.extend(
+        volume_warnings(
+            checked["days"],
+            delivered_volumes(history, start),
+            settings.volume_spike_factor,
+        )
+    )
+    # Nothing delivered for the whole run: retraining would learn nothing new, and a bundle
+    # trained on yesterday's data again must not replace the serving one by chance.
+    no_events = checked["raw_rows"] == 0
 
     def dbt_inputs() -> list[object]:
         project = [
@@ -262,7 +308,6 @@ def run_daily(
             report.ingest.append(DayIngest(day["day"], day["files"], 0, {}, 0))
     report.ingest.sort(key=lambda d: d.day)
     report.marts = built["marts"]
-    report.warnings.extend(volume_warnings(report))
 
     def feature_outputs() -> list[object]:
         return [_tree_state(layout.feature_export_dir), file_state([layout.feast_online_path])]
@@ -282,7 +327,13 @@ def run_daily(
     def promoted_state() -> list[object]:
         return [file_state([layout.promoted_path])]
 
-    if with_features and with_training:
+    if with_features and with_training and no_events:
+        report.warnings.append(
+            f"no events for {start} to {as_of}: retrain skipped, the promoted bundle keeps serving"
+            if start != as_of
+            else f"no events for {as_of}: retrain skipped, the promoted bundle keeps serving"
+        )
+    elif with_features and with_training:
         try:
             report.training = steps.run(
                 "train",

@@ -135,6 +135,12 @@ class Settings(BaseSettings):
     interaction_window_days: int = Field(
         default=90, ge=1, description="How far back the interactions mart looks."
     )
+    volume_spike_factor: float = Field(
+        default=5.0,
+        gt=1,
+        description="The run report warns when a day delivers over this many times the median "
+        "raw rows of the previous delivery days, or under the median divided by it.",
+    )
     train_budget_minutes: float = Field(
         default=15.0,
         gt=0,

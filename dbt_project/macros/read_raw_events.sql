@@ -53,6 +53,7 @@
     {%- set files = [] -%}
     {%- set present = [] -%}
     {%- set zoned = [] -%}
+    {%- set text = [] -%}
 
     {%- if execute -%}
         {#- list the delivery folders once and keep only the files of days inside the window -#}
@@ -74,6 +75,8 @@
                 {%- do present.append(row[0] | lower) -%}
                 {%- if 'WITH TIME ZONE' in (row[1] | upper) -%}
                     {%- do zoned.append(row[0] | lower) -%}
+                {%- elif (row[1] | upper) == 'VARCHAR' -%}
+                    {%- do text.append(row[0] | lower) -%}
                 {%- endif -%}
             {%- endfor -%}
         {%- endif -%}
@@ -85,6 +88,10 @@
         {%- if column_name in zoned %}
         {#- naive UTC without a calendar round trip (a cast goes through ICU: 10x slower) #}
         make_timestamp(epoch_us({{ column_name }})) as {{ column_name }},
+        {%- elif column_name in text and column_type == dbt.type_timestamp() %}
+        {#- a file wrote timestamps as text: honour a UTC offset in it (a plain cast drops it);
+            text that is no timestamp becomes null and the row is quarantined #}
+        make_timestamp(epoch_us(try_cast({{ column_name }} as timestamptz))) as {{ column_name }},
         {%- elif column_name in present %}
         {{ column_name }},
         {%- else %}

@@ -10,16 +10,16 @@ source as (
 renamed as (
 
     select
-        {{ dbt.safe_cast('event_id', dbt.type_string()) }} as event_id,
-        {{ dbt.safe_cast('user_id', dbt.type_string()) }} as user_id,
-        {{ dbt.safe_cast('slot_id', dbt.type_string()) }} as slot_id,
-        {{ dbt.safe_cast('session_id', dbt.type_string()) }} as session_id,
-        {{ dbt.safe_cast('event_type', dbt.type_string()) }} as event_type,
-        {{ dbt.safe_cast('occurred_at', dbt.type_timestamp()) }} as occurred_at,
-        {{ dbt.safe_cast('duration_seconds', slotrec.type_double()) }} as duration_seconds,
-        {{ dbt.safe_cast('bet_amount', slotrec.type_double()) }} as bet_amount,
-        {{ dbt.safe_cast('win_amount', slotrec.type_double()) }} as win_amount,
-        {{ dbt.safe_cast('request_id', dbt.type_string()) }} as request_id,
+        {{ slotrec.try_cast('event_id', dbt.type_string()) }} as event_id,
+        {{ slotrec.try_cast('user_id', dbt.type_string()) }} as user_id,
+        {{ slotrec.try_cast('slot_id', dbt.type_string()) }} as slot_id,
+        {{ slotrec.try_cast('session_id', dbt.type_string()) }} as session_id,
+        {{ slotrec.try_cast('event_type', dbt.type_string()) }} as event_type,
+        {{ slotrec.try_cast('occurred_at', dbt.type_timestamp()) }} as occurred_at,
+        {{ slotrec.try_cast('duration_seconds', slotrec.type_double()) }} as duration_seconds,
+        {{ slotrec.try_cast('bet_amount', slotrec.type_double()) }} as bet_amount,
+        {{ slotrec.try_cast('win_amount', slotrec.type_double()) }} as win_amount,
+        {{ slotrec.try_cast('request_id', dbt.type_string()) }} as request_id,
         delivered_on,
         source_file,
         source_row_number
