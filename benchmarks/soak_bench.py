@@ -110,6 +110,7 @@ class Outcome:
     degraded: bool = False
     model_version: str | None = None
     event_id: str | None = None
+    user_id: str | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -353,6 +354,7 @@ async def _send(session: Any, make: RequestMaker, t0: float) -> Outcome:
     import aiohttp
 
     kind, body, event_id = make()
+    user_id = body["events"][0]["user_id"] if kind == EVENTS else body["user_id"]
     sent = time.perf_counter()
     status, fallback, degraded, version = 0, False, False, None
     try:
@@ -375,6 +377,7 @@ async def _send(session: Any, make: RequestMaker, t0: float) -> Outcome:
         degraded=degraded,
         model_version=version,
         event_id=event_id,
+        user_id=user_id,
     )
 
 
@@ -742,6 +745,25 @@ def raw_event_ids(settings: Settings, since: float, prefix: str) -> list[str]:
     return ids
 
 
+def degraded_in_online_store(settings: Settings, degraded: list[Outcome]) -> int:
+    """How many events answered `degraded` are in their player's live state now (replayed).
+
+    Read after the service stopped, through the same `LiveStateStore` the service uses: an
+    applied event's id is in the player's `recent_event_ids`.
+    """
+    from bentos.realtime.store import LiveStateStore
+
+    if not degraded:
+        return 0
+    live = LiveStateStore(settings)
+    try:
+        user_of = {o.event_id: o.user_id for o in degraded if o.event_id and o.user_id}
+        states = live.states(sorted(set(user_of.values())))
+    finally:
+        live.close()
+    return sum(event_id in states[user].recent_event_ids for event_id, user in user_of.items())
+
+
 def _stop(process: subprocess.Popen) -> None:
     process.terminate()  # BentoML's shutdown hook flushes the raw sink
     try:
@@ -771,6 +793,7 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
     make = RequestMaker(users, slots, config, run_id)
     world = World(settings, "", token, first, second, corrupt, settings.data_dir / "soak_moved")
     started_wall = time.time()
+    load_at_start = list(os.getloadavg())
     process, url = start_server(settings, config.workers, settings.data_dir / "bench_soak.log")
     world.url = url
     driver = FaultDriver(world, config, process.pid, log)
@@ -783,7 +806,8 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
         log(f"maximum throughput (closed loop): {top}")
         rate = config.load_share * top["rps"]
         memory_start = tree_rss_bytes(process.pid)
-        log(f"soak: {rate:.1f} requests/s for {config.seconds} s; faults {driver.faults}")
+        schedule = [(f.name, f.planned_start, f.planned_end) for f in driver.faults]
+        log(f"soak: {rate:.1f} requests/s for {config.seconds} s; faults at {schedule}")
         outcomes, generator = asyncio.run(
             open_loop(url, make, rate, config.seconds, config.max_in_flight, driver.run)
         )
@@ -799,9 +823,10 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
     raw_ids = raw_event_ids(settings, started_wall - 1, f"soak-{run_id}-")
     accepted = [o.event_id for o in outcomes if o.kind == EVENTS and o.ok and o.event_id]
     events = event_accounting(accepted, raw_ids)
-    degraded = sum(o.degraded for o in outcomes)
+    degraded = [o for o in outcomes if o.degraded and o.event_id]
     events.update(
-        events_degraded=degraded,
+        events_degraded=len(degraded),
+        events_degraded_in_online_store=degraded_in_online_store(settings, degraded),
         events_replayed=int(replay["replayed"]),
         events_replay_dropped=int(replay["dropped"]),
     )
@@ -831,6 +856,7 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
         "machine": {
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "load_average_at_start": load_at_start,
             "load_average_at_end": list(os.getloadavg()),
         },
     }
@@ -879,6 +905,11 @@ def _targets(
         asked = [a for a in by_name.get(name, {}).get("actions", []) if a.get("must_refuse")]
         return bool(asked) and all(a.get("status") == 503 for a in asked)
 
+    def refusal_named(name: str) -> bool:
+        """The refused reload's answer says why (not only the server log)."""
+        asked = [a for a in by_name.get(name, {}).get("actions", []) if a.get("must_refuse")]
+        return bool(asked) and all("cannot load bundle" in str(a.get("answer")) for a in asked)
+
     recovered = all(
         f.get("recovery_seconds") is not None and f["recovery_seconds"] <= RECOVERY_TARGET_SECONDS
         for f in faults
@@ -890,7 +921,10 @@ def _targets(
         "no_arrival_shed": generator["shed_by_generator"] == 0,
         "memory_growth_le_10pct": growth is not None and growth <= MEMORY_GROWTH_LIMIT,
         "no_event_lost": events["events_lost"] == 0,
-        "degraded_events_replayed": events["events_replayed"] >= events["events_degraded"],
+        "degraded_events_replayed": events["events_replayed"] >= events["events_degraded"]
+        and events.get("events_degraded_in_online_store", 0) == events["events_degraded"],
+        "reload_refusal_names_the_reason": refusal_named("bundle_files_removed")
+        and refusal_named("corrupt_bundle_promoted"),
         "recovery_within_5s": recovered,
         "reload_of_missing_bundle_refused": refused("bundle_files_removed"),
         "corrupt_bundle_refused": refused("corrupt_bundle_promoted"),

@@ -132,8 +132,14 @@ def test_memory_is_summed_over_the_process_tree(tmp_path: Path):
 def test_targets_fail_on_errors_lost_events_growth_and_an_accepted_bad_reload():
     totals = {"errors": 0}
     generator = {"shed_by_generator": 0}
-    events = {"events_lost": 0, "events_degraded": 4, "events_replayed": 4}
-    refused = {"action": "POST /reload", "must_refuse": True, "status": 503}
+    events = {
+        "events_lost": 0,
+        "events_degraded": 4,
+        "events_replayed": 4,
+        "events_degraded_in_online_store": 4,
+    }
+    reason = {"error": "reload failed, still serving m:a: cannot load bundle m:c: bad"}
+    refused = {"action": "POST /reload", "must_refuse": True, "status": 503, "answer": reason}
     faults = [
         {"name": "bundle_files_removed", "recovery_seconds": 0.0, "actions": [refused]},
         {"name": "corrupt_bundle_promoted", "recovery_seconds": 0.1, "actions": [refused]},
@@ -149,5 +155,12 @@ def test_targets_fail_on_errors_lost_events_growth_and_an_accepted_bad_reload():
     assert not bad["no_event_lost"] and not bad["degraded_events_replayed"]
     accepted = [dict(f, actions=[refused | {"status": 200}]) for f in faults]
     assert not _targets(totals, generator, 0.05, events, accepted)["corrupt_bundle_refused"]
+    hidden = {"error": "An unexpected error has occurred, please check the server log."}
+    silent = [dict(f, actions=[refused | {"answer": hidden}]) for f in faults]
+    unexplained = _targets(totals, generator, 0.05, events, silent)
+    assert unexplained["corrupt_bundle_refused"]
+    assert not unexplained["reload_refusal_names_the_reason"]
+    not_in_store = events | {"events_degraded_in_online_store": 3}
+    assert not _targets(totals, generator, 0.05, not_in_store, faults)["degraded_events_replayed"]
     slow = [dict(f, recovery_seconds=9.0) for f in faults]
     assert not _targets(totals, generator, 0.05, events, slow)["recovery_within_5s"]
