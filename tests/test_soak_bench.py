@@ -164,3 +164,13 @@ def test_targets_fail_on_errors_lost_events_growth_and_an_accepted_bad_reload():
     assert not _targets(totals, generator, 0.05, not_in_store, faults)["degraded_events_replayed"]
     slow = [dict(f, recovery_seconds=9.0) for f in faults]
     assert not _targets(totals, generator, 0.05, events, slow)["recovery_within_5s"]
+
+
+def test_the_command_refuses_a_soak_too_short_for_its_faults():
+    from typer.testing import CliRunner
+
+    from slotrec.cli import app
+
+    result = CliRunner().invoke(app, ["bench", "soak", "--seconds", "10"])
+    assert result.exit_code == 2
+    assert "--seconds" in result.output
