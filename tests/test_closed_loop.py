@@ -214,6 +214,15 @@ def test_closed_loop_days_against_a_real_service(tmp_path: Path):
             ).fetchone()
             played = pairs[0] if pairs else 0
             assert played > 0 and lobby_users > 50
+            # the service stamped its impressions on the simulated day (its simulated clock)
+            stamps = con.execute(
+                "select count(*), min(occurred_at)::date, max(occurred_at)::date "
+                "from int_events_checked where delivered_on = ? and event_type = 'impression' "
+                "and request_id is not null and reject_reason is null",
+                [day],
+            ).fetchone()
+            assert stamps is not None and stamps[0] >= lobby["requests"] * 10
+            assert stamps[1] == day and stamps[2] == day
             # the day's retrain made a bundle; a promoted one was adopted by the service
             assert outcome.bundle is not None
             assert outcome.reload == ("ok" if outcome.promoted else "not_called")

@@ -50,6 +50,9 @@ GAP_MEDIAN_SECONDS: Final = 1_800.0  # between two lobby visits of one player
 FIRST_VISIT_HOURS: Final = (8.0, 20.0)  # simulated UTC hours the first visit falls in
 LAST_VISIT_HOUR: Final = 23.5  # no visit starts later; sessions end before midnight
 EVENTS_PER_CALL: Final = 200  # the `events` endpoint's limit per call
+# The service's simulated clock moves in steps of this much simulated time (each step is one
+# small file write): impressions are stamped at most this long before their visit.
+CLOCK_STEP: Final = timedelta(minutes=15)
 
 
 def examination(k: int) -> np.ndarray:
@@ -407,7 +410,8 @@ def run_lobby_day(
     """Simulate one day of lobby traffic against the running service.
 
     Visits happen in rounds (every player's first visit, then every second visit, ...), each
-    round in simulated time order; before a round the simulated clock is set to its first visit.
+    round in simulated time order; the service's simulated clock follows the visits in steps
+    of CLOCK_STEP.
 
     Args:
         client: The service.
@@ -445,9 +449,11 @@ def run_lobby_day(
         )
         if not due:
             break
-        if set_clock is not None:
-            set_clock(due[0][0])
+        clock_at: datetime | None = None
         for at, u in due:
+            if set_clock is not None and (clock_at is None or at - clock_at >= CLOCK_STEP):
+                set_clock(at)  # the service stamps this visit's impressions near its time
+                clock_at = at
             serial += 1
             visit = _visit(client, truth, u, plan.k, result)
             if visit is None:
