@@ -496,7 +496,7 @@ class FaultDriver:
                 "store; reload of the same tag, then the second bundle promoted and reloaded; "
                 "folders and promoted.json restored",
                 "recommend answers normally from the bundle in memory; reloading a bundle whose "
-                "files are gone is refused (503, the reason named); nothing changes",
+                "files are gone is refused (409, the reason named); nothing changes",
             ),
             online_store_down=(
                 "the live-state tables of the SQLite online store renamed away, then back",
@@ -510,7 +510,7 @@ class FaultDriver:
             corrupt_bundle_promoted=(
                 "a bundle with a garbage weights file named in promoted.json by hand, "
                 "POST /reload, promoted.json restored",
-                "reload refused (503, the reason named); the serving bundle keeps serving",
+                "reload refused (409, the reason named); the serving bundle keeps serving",
             ),
         )
         self.faults = [
@@ -901,9 +901,9 @@ def _targets(
     by_name = {f["name"]: f for f in faults}
 
     def refused(name: str) -> bool:
-        """Every reload the fault expected to be refused got a 503."""
+        """Every reload the fault expected to be refused got a 409."""
         asked = [a for a in by_name.get(name, {}).get("actions", []) if a.get("must_refuse")]
-        return bool(asked) and all(a.get("status") == 503 for a in asked)
+        return bool(asked) and all(a.get("status") == 409 for a in asked)
 
     def refusal_named(name: str) -> bool:
         """The refused reload's answer says why (not only the server log)."""

@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from http import HTTPStatus
 
 import bentoml
 import faiss
@@ -140,7 +141,10 @@ class SlotrecService:
         try:
             snapshot = load_snapshot(self.settings, tag)
         except BundleUnavailable as exc:
-            log.error("serving without a bundle: %s", exc)
+            if self.snapshot is None:
+                log.error("serving without a bundle: %s", exc)
+            else:
+                log.error("bundle not adopted, still serving %s: %s", self.snapshot.version, exc)
             self.bundle_error = str(exc)
             if self.snapshot is None and self.settings.layout.warehouse_path.exists():
                 self.fallback_catalog = load_catalog(self.settings.layout.warehouse_path)
@@ -645,8 +649,14 @@ class SlotrecService:
                     previous_version=previous, model_version=previous, changed=False
                 )
             if not self._load(tag):
-                raise bentoml.exceptions.ServiceUnavailable(
-                    f"reload failed, still serving {previous}: {self.bundle_error}"
+                # 409, not 503: BentoML replaces the message of every 5xx with a generic one,
+                # and the operator needs the reason. The request conflicts with the state of
+                # the model store (the promoted bundle is missing or unreadable); the service
+                # itself is fine and keeps serving `previous`.
+                metrics.REQUESTS.labels(endpoint="reload", outcome="refused").inc()
+                raise bentoml.exceptions.BentoMLException(
+                    f"reload refused, still serving {previous}: {self.bundle_error}",
+                    error_code=HTTPStatus.CONFLICT,
                 )
             self._reload_generation = self.registry.request_reload()
             metrics.REQUESTS.labels(endpoint="reload", outcome="ok").inc()

@@ -235,3 +235,26 @@ def test_restricted_is_in_the_openapi_schema_and_counted(client):
     counted = guardrail()
     client.post("/recommend", json={"user_id": "u0022", "k": 2})
     assert guardrail() == counted + 1  # /metrics exports this registry (see the served test)
+
+
+def test_a_reload_to_an_unreadable_bundle_is_refused_with_the_reason(client):
+    import os
+
+    from slotrec.settings import Settings
+    from training.promotion import PromotionRegistry
+
+    layout = Settings(data_dir=os.environ["SLOTREC_DATA_DIR"]).layout
+    saved = layout.promoted_path.read_text()
+    serving = client.post("/recommend", json=EXAMPLE_REQUEST).json()["model_version"]
+    PromotionRegistry(layout.promoted_path).promote("slotrec-ncf:missing0000000000")
+    try:
+        refused = client.post("/reload", json={}, headers=ADMIN)
+        # a 4xx keeps its message (BentoML hides the text of every 5xx)
+        assert refused.status_code == 409, refused.text
+        reason = refused.json()["error"]
+        assert f"still serving {serving}" in reason
+        assert "cannot load bundle slotrec-ncf:missing0000000000" in reason
+        after = client.post("/recommend", json=EXAMPLE_REQUEST).json()
+        assert after["model_version"] == serving and after["fallback"] is False
+    finally:
+        layout.promoted_path.write_text(saved)

@@ -139,7 +139,7 @@ def test_targets_fail_on_errors_lost_events_growth_and_an_accepted_bad_reload():
         "events_degraded_in_online_store": 4,
     }
     reason = {"error": "reload failed, still serving m:a: cannot load bundle m:c: bad"}
-    refused = {"action": "POST /reload", "must_refuse": True, "status": 503, "answer": reason}
+    refused = {"action": "POST /reload", "must_refuse": True, "status": 409, "answer": reason}
     faults = [
         {"name": "bundle_files_removed", "recovery_seconds": 0.0, "actions": [refused]},
         {"name": "corrupt_bundle_promoted", "recovery_seconds": 0.1, "actions": [refused]},
