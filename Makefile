@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= data/demo
 
-.PHONY: setup redis demo demo-closed-loop test test-fast lint typecheck bench-data clean
+.PHONY: setup redis demo demo-quick demo-closed-loop test test-fast lint typecheck bench-data clean
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -30,14 +30,17 @@ redis:
 		|| ($(SUDO) apt-get update -q >/dev/null && $(APT_INSTALL) >/dev/null) \
 		|| echo "warning: could not install redis-server: the Redis tests will be skipped"
 
-## Simulate a small casino world and run the daily pipeline on the embedded default.
+## The main job end to end on the embedded default: simulate a casino world, run the daily
+## pipeline, serve it, and let simulated players use the running service for three days
+## (A/B test, new games, a daily run per day, the readout against the truth); 4-6 minutes.
 demo: setup
+	$(BIN)/slotrec demo --closed-loop --data-dir $(DEMO_DIR)-closed-loop
+
+## The short demo: simulate, backfill, one daily run, the run report (about a minute).
+demo-quick: setup
 	$(BIN)/slotrec demo --data-dir $(DEMO_DIR)
 
-## The closed loop: the same history, then three simulated days in which simulated players use
-## the running service (A/B test, new games, a daily run per day); about 4-5 minutes.
-demo-closed-loop: setup
-	$(BIN)/slotrec demo --closed-loop --data-dir $(DEMO_DIR)-closed-loop
+demo-closed-loop: demo
 
 ## Every test, slow end-to-end ones included (what CI runs).
 test: setup redis
