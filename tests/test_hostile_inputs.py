@@ -355,12 +355,15 @@ def test_ten_times_the_players_runs_with_a_volume_warning(case, world):
     )
     # monitoring rightly sees the new players' play as drift; nothing else is wrong
     assert all(w.startswith("data drift in ") for w in report.warnings[1:])
-    assert sum(day.rows_quarantined.values()) >= 9 * sum(clean_day.rows_quarantined.values())
+    assert day.rows_quarantined == {k: 10 * v for k, v in clean_day.rows_quarantined.items()}
+    assert day.rows_out == 10 * clean_day.rows_out
     # the gate still guards the serving bundle: a new one is promoted only if it passed
     promoted = case.layout.promoted_path.read_bytes()
     assert report.training["promoted"] == report.training["gate"]["promote"]
     assert (promoted == world.before["promoted"]) != report.training["promoted"]
-    fix_and_rerun(case, world)
+    # No "fix and re-run" here: a real 10x day is data, not a defect, and it is kept. Taking
+    # those players back out of the registry afterwards would break user_index, which is
+    # append-only by design (a player's row in the embedding table never moves).
 
 
 @pytest.mark.slow
