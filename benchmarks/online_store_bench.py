@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import random
-import socket
 import subprocess
 import tempfile
 import time
@@ -33,6 +32,7 @@ import numpy as np
 from bentos.realtime import LiveStateStore, PlayEvent
 from slotrec.atomic import write_json_atomic
 from slotrec.redis_server import redis_server_binary, start_redis_server
+from slotrec.service_process import free_port
 from slotrec.settings import REPO_ROOT, Settings
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "online_store.json"
@@ -111,12 +111,6 @@ def _redis_memory(port: int) -> dict[str, int]:
         client.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def run_online_store_bench(
     out: Path = DEFAULT_OUT,
     *,
@@ -128,7 +122,7 @@ def run_online_store_bench(
     """Time both backends and write the result to `out` (see the module docstring)."""
     load_at_start = [round(x, 2) for x in os.getloadavg()]
     root = Path(tempfile.mkdtemp(prefix="slotrec-bench-online-"))
-    port = _free_port()
+    port = free_port()
     redis_dir = root / "redis"
     server = start_redis_server(port, redis_dir, persist=True)
     try:

@@ -20,9 +20,7 @@ import json
 import os
 import platform
 import random
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +35,8 @@ import numpy as np
 
 from benchmarks.wrk_load import run_wrk, wrk_available
 from slotrec.atomic import write_json_atomic
-from slotrec.settings import REPO_ROOT, Settings, get_settings
+from slotrec.service_process import start_service, stop_service
+from slotrec.settings import Settings, get_settings
 
 Log = Callable[[str], None]
 
@@ -135,41 +134,14 @@ def train_serving_bundle(settings: Settings, as_of: date, epochs: int) -> str:
     return bundle.save()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(settings: Settings, workers: int, log_path: Path) -> tuple[subprocess.Popen, str]:
     """`bentoml serve` on a free loopback port; returns the process and its base URL."""
-    port = _free_port()
     env = {
-        **os.environ,
         "SLOTREC_DATA_DIR": str(settings.data_dir),
         "BENTOML_HOME": str(settings.layout.bentoml_home),
         "SLOTREC_SERVE_WORKERS": str(workers),
-        "BENTOML_DO_NOT_TRACK": "true",
     }
-    command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"bentoml serve exited: {log_path.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    process.terminate()
-    raise TimeoutError(f"bentoml serve not ready after 300 s; see {log_path}")
+    return start_service(env, log_path)
 
 
 async def _load(
@@ -280,11 +252,7 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
         fresh = _freshness(url, rng.sample(known, trials), trials, config.k)
         log(f"freshness: {fresh}")
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_service(process)
     c8 = result["recommend"].get("c8")
     noop8 = result["noop"].get("c8")
     summary: dict[str, Any] = {

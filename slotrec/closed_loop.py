@@ -18,13 +18,10 @@ seven days old and none from the future, so the simulated days must be real past
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,8 +32,9 @@ from typing import Any, Final
 import httpx
 import numpy as np
 
+from slotrec import service_process
 from slotrec.atomic import write_json_atomic
-from slotrec.settings import REPO_ROOT, Settings, get_settings
+from slotrec.settings import Settings, get_settings
 from slotrec.simulator.lobby import (
     LobbyClient,
     LobbyDay,
@@ -325,20 +323,12 @@ def _daily(
 # --- the service process ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_service(
     settings: Settings, clock_path: Path, config: ClosedLoopConfig, log_dir: Path
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`bentoml serve` on a free loopback port, on the simulated clock; waits for `/readyz`."""
-    port = _free_port()
     token = settings.admin_token.get_secret_value() if settings.admin_token else ""
     env = {
-        **os.environ,
         "SLOTREC_DATA_DIR": str(settings.data_dir),
         "SLOTREC_EXPERIMENTS_PATH": str(settings.experiments_path),
         "SLOTREC_ADMIN_TOKEN": token,
@@ -350,51 +340,16 @@ def start_service(
         "SLOTREC_SERVE_WORKERS": "1",
         # the store this process's daily runs save bundles into (`use_model_store`)
         "BENTOML_HOME": str(use_model_store(settings)),
-        "BENTOML_DO_NOT_TRACK": "true",
     }
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / "serve.log"
-    command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + config.service_start_seconds
-    try:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"bentoml serve exited: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                    return process, url
-                # up but not ready: without a bundle it would stay so; do not wait it out
-                if httpx.get(f"{url}/livez", timeout=5).status_code == 200:
-                    deadline = min(deadline, time.monotonic() + NOT_READY_GRACE_SECONDS)
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        errors = [line for line in log_path.read_text().splitlines() if "[ERROR]" in line]
-        raise RuntimeError(
-            f"bentoml serve was not ready in time ({'; '.join(errors[-3:]) or 'no error logged'}); "
-            f"see {log_path}"
-        )
-    except BaseException:
-        stop_service(process)
-        raise
+    return service_process.start_service(
+        env,
+        log_dir / "serve.log",
+        start_seconds=config.service_start_seconds,
+        not_ready_grace_seconds=NOT_READY_GRACE_SECONDS,
+    )
 
 
-def stop_service(process: subprocess.Popen[bytes]) -> None:
-    """Stop the service (SIGTERM, then SIGKILL after 30 s)."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+stop_service = service_process.stop_service
 
 
 _METRIC = re.compile(r"^(slotrec_\w+)\{([^}]*)\}\s+([0-9.eE+-]+)$")

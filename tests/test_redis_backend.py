@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from feature_repo import store as feature_store
 from slotrec.redis_server import start_redis_server, wait_until_answering
 from slotrec.redis_url import parse_redis_url
+from slotrec.service_process import free_port
 from slotrec.settings import REPO_ROOT, Settings
 from tests.live_events import play_event
 from tests.service_world import build_world, play_events, serving_env, serving_settings
@@ -36,18 +36,12 @@ from tests.test_feast_point_in_time import DAY2, _risk_snapshot, _slot_snapshot,
 THRESHOLD = 600.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a free loopback port, for this module."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (`make test` installs Debian's redis-server)")
-    port = _free_port()
+    port = free_port()
     process = start_redis_server(port, tmp_path_factory.mktemp("redis"))
     try:
         yield f"redis://127.0.0.1:{port}/0"
@@ -215,7 +209,7 @@ def test_a_redis_player_lock_waits_then_gives_up_and_expires(redis_client):
 
 
 def test_an_unreachable_redis_makes_the_live_state_unavailable_not_the_events(tmp_path):
-    live = LiveStateStore(redis_settings(tmp_path, f"redis://127.0.0.1:{_free_port()}/0"))
+    live = LiveStateStore(redis_settings(tmp_path, f"redis://127.0.0.1:{free_port()}/0"))
     try:
         started = time.monotonic()
         assert not live.healthy()
@@ -271,7 +265,7 @@ def test_the_daily_materialization_writes_the_snapshots_to_redis(
 
 
 def test_the_live_state_survives_a_redis_restart_with_the_operators_persistence(tmp_path):
-    port = _free_port()
+    port = free_port()
     server = start_redis_server(port, tmp_path / "redis", persist=True)
     live = LiveStateStore(redis_settings(tmp_path / "host", f"redis://127.0.0.1:{port}/0"))
     try:
@@ -292,7 +286,7 @@ def test_the_live_state_survives_a_redis_restart_with_the_operators_persistence(
 
 
 def test_slotrec_redis_start_runs_a_server_in_the_data_dir(tmp_path):
-    port = _free_port()
+    port = free_port()
     slotrec = Path(sys.executable).parent / "slotrec"
     process = subprocess.Popen(
         [slotrec, "redis", "start", "--data-dir", str(tmp_path), "--port", str(port)],
@@ -351,7 +345,7 @@ def two_services(redis_url: str, tmp_path_factory) -> Iterator[tuple[httpx.Clien
     try:
         for name in ("a", "b"):
             settings = serving_settings(tmp_path_factory.mktemp(f"redis-host-{name}"))
-            port = _free_port()
+            port = free_port()
             client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
             started.append((_serve(settings, redis_url, port), client, settings.data_dir))
         deadline = time.monotonic() + 180

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from slotrec.service_process import free_port
 from slotrec.settings import REPO_ROOT
 from tests.service_world import (
     ADMIN_TOKEN,
@@ -25,16 +25,10 @@ from tests.service_world import (
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[httpx.Client]:
     settings = serving_settings(tmp_path_factory.mktemp("served"), serving_poll_seconds=1.0)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         **serving_env(settings),
