@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     feature_repo_dir: Path = Field(default=REPO_ROOT / "feature_repo")
     dbt_threads: int = Field(default=2, ge=1, description="dbt worker threads (one per core here).")
     duckdb_memory_limit: str = Field(default="8GB", description="DuckDB memory cap for dbt runs.")
+    dbt_target: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Where dbt builds the warehouse: `duckdb` (the embedded file) or `spark` (the "
+        "same models on a local Spark through dbt-spark's session method, tables under "
+        "<data_dir>/warehouse/spark; needs `pip install -e .[spark]` and Java 17).",
+    )
     interaction_window_days: int = Field(
         default=90, ge=1, description="How far back the interactions mart looks."
     )

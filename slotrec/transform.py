@@ -3,6 +3,11 @@
 dbt writes into a copy of the warehouse; only when every model and every test succeeded is the
 copy renamed over the live file. A failed build — a broken model, a failing data test, a killed
 process — therefore leaves yesterday's marts exactly as they were for Feast and training.
+
+With `SLOTREC_DBT_TARGET=spark` the same models build on a local Spark (dbt-spark's session
+method) into tables under `<data_dir>/warehouse/spark`. Spark's tables are many files with a
+metastore, not one file to copy, so that build has no copy-and-swap: a failed run can leave
+some of the run's days rewritten, and the next successful run rewrites them again.
 """
 
 from __future__ import annotations
@@ -87,6 +92,11 @@ def dbt_run_env(settings: Settings, as_of: date, from_date: date | None) -> dict
     }
 
 
+def spark_dir(settings: Settings) -> Path:
+    """Where the Spark target keeps its tables, metastore and scratch space (profiles.yml)."""
+    return settings.layout.warehouse_path.parent / "spark"
+
+
 def run_dbt(
     settings: Settings,
     args: list[str],
@@ -107,6 +117,8 @@ def run_dbt(
         "SLOTREC_WAREHOUSE_PATH": str(warehouse),
         "SLOTREC_DBT_THREADS": str(settings.dbt_threads),
         "SLOTREC_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "SLOTREC_DBT_TARGET": settings.dbt_target,
+        "SLOTREC_SPARK_DIR": str(spark_dir(settings)),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     command = [
@@ -192,6 +204,8 @@ def build(
         TransformError: dbt failed (a model error or a failing test); the message carries dbt's
             failure lines and the live warehouse is unchanged.
     """
+    if settings.dbt_target == "spark":
+        return _build_on_spark(settings, as_of, from_date, on_line)
     live = settings.layout.warehouse_path
     live.parent.mkdir(parents=True, exist_ok=True)
     staged = _staged_warehouse(settings)
@@ -215,6 +229,35 @@ def build(
     models, tests = _count_results(settings)
     log.info("dbt build ok in %.1fs: %d models, %d tests", seconds, models, tests)
     return TransformResult(seconds=seconds, warehouse=live, models=models, tests=tests)
+
+
+def _build_on_spark(
+    settings: Settings,
+    as_of: date,
+    from_date: date | None,
+    on_line: Callable[[str], None] | None,
+) -> TransformResult:
+    """`build` on the Spark target: the same dbt command, writing the tables in place."""
+    tables = spark_dir(settings)
+    tables.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    args = ["build", "--exclude-resource-type", "unit_test"]
+    proc = run_dbt(
+        settings,
+        args,
+        settings.layout.warehouse_path,
+        on_line,
+        dbt_run_env(settings, as_of, from_date),
+    )
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise TransformError(
+            f"dbt build on Spark for {as_of} failed (exit {proc.returncode}).\n"
+            f"{_failure_summary(proc.stdout)}"
+        )
+    models, tests = _count_results(settings)
+    log.info("dbt build on Spark ok in %.1fs: %d models, %d tests", seconds, models, tests)
+    return TransformResult(seconds=seconds, warehouse=tables, models=models, tests=tests)
 
 
 def _read_run_results(settings: Settings) -> dict[str, Any]:

@@ -1,8 +1,4 @@
-{{
-    config(
-        unique_key='delivered_on',
-    )
-}}
+{{ config(**slotrec.replace_by('delivered_on')) }}
 
 {#-
     Every staged row of the run's delivery days, with the FIRST rule it breaks (reject_reason,

@@ -1,8 +1,4 @@
-{{
-    config(
-        unique_key='delivered_on',
-    )
-}}
+{{ config(**slotrec.replace_by('delivered_on')) }}
 
 {#-
     One row per user x session x delivery day: when the session started, how long it was played,

@@ -1,8 +1,4 @@
-{{
-    config(
-        unique_key='delivered_on',
-    )
-}}
+{{ config(**slotrec.replace_by('delivered_on')) }}
 
 {%- set play_types = var('play_event_types') -%}
 

@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='delivered_on',
-    )
-}}
+{{ config(**slotrec.replace_by('delivered_on')) }}
 
 {#- every outcome appears for every delivery day, with 0 when nothing had it: easy to report -#}
 

@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='delivered_on',
-    )
-}}
+{{ config(**slotrec.replace_by('delivered_on')) }}
 
 with
 

@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='snapshot_on',
-    )
-}}
+{{ config(**slotrec.replace_by('snapshot_on')) }}
 
 {#-
     Point in time, like user_features: the snapshot of day d counts play of the 1 / 7 / 30 days

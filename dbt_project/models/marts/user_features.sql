@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='snapshot_on',
-    )
-}}
+{{ config(**slotrec.replace_by('snapshot_on')) }}
 
 {#-
     Point in time: the snapshot of day d sees play of the 30 days ending at d (played_on in

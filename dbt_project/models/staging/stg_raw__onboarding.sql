@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'onboarding') }}
+    select * from {{ slotrec.raw_file(source('raw', 'onboarding'), 'onboarding/onboarding.parquet') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'players') }}
+    select * from {{ slotrec.raw_file(source('raw', 'players'), 'players/players.parquet') }}
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ source('raw', 'slots') }}
+    select * from {{ slotrec.raw_file(source('raw', 'slots'), 'catalogue/slots.parquet') }}
 
 ),
 
