@@ -7,13 +7,14 @@ once on DuckDB (the default target) and once on a local Spark (`SLOTREC_DBT_TARG
 dbt-spark's session method). Every table the two builds write is then compared row for row
 after sorting: same columns, same rows, floats within 1e-9 (relative), timestamps in UTC.
 
-Slow (a JVM and two dbt builds on Spark, 2-3 minutes on 2 cores), so marked; CI runs it. It
-needs Java 17 on the machine (pyspark comes with the `dev` extra) and is skipped, saying so,
-where there is none.
+The dbt unit tests run on Spark as well. Slow (three dbt runs on Spark, each starting a JVM:
+3-5 minutes on 2 busy cores), so marked; CI runs it. It needs Java 17 on the machine (pyspark
+comes with the `dev` extra) and is skipped, saying so, where there is none.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from datetime import date, timedelta
@@ -29,7 +30,7 @@ import pytest
 
 from slotrec.settings import Settings
 from slotrec.simulator import SimulationConfig, simulate_world
-from slotrec.transform import TransformResult, build, spark_dir
+from slotrec.transform import TransformResult, build, dbt_run_env, run_dbt, spark_dir
 
 pytestmark = [
     pytest.mark.slow,
@@ -165,6 +166,22 @@ def test_spark_table_equals_duckdb_table(builds, table):
                 f"{table}.{name}: {int((~same).sum())} rows differ, first "
                 f"{got[~same].iloc[0]!r} != {want[~same].iloc[0]!r}"
             )
+
+
+def test_dbt_unit_tests_pass_on_spark(builds):
+    """The SQL-logic cases (late deliveries, ties, exact thresholds) hold on Spark too."""
+    _, _, root = builds
+    settings = Settings(data_dir=root, dbt_target="spark")
+    proc = run_dbt(
+        settings,
+        ["test", "--select", "test_type:unit"],
+        settings.layout.warehouse_path,
+        extra_env=dbt_run_env(settings, LAST, None),
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    results = json.loads((root / "dbt" / "target" / "run_results.json").read_text())["results"]
+    assert len(results) == 8
+    assert {r["status"] for r in results} == {"pass"}
 
 
 def test_spark_read_the_file_without_request_id(builds):
