@@ -258,3 +258,18 @@ def test_a_reload_to_an_unreadable_bundle_is_refused_with_the_reason(client):
         assert after["model_version"] == serving and after["fallback"] is False
     finally:
         layout.promoted_path.write_text(saved)
+
+
+@pytest.mark.slow  # a few hundred generated requests through the real service
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_fuzzed_requests_never_get_a_5xx_and_every_error_names_its_field(client, mode):
+    from schemathesis.generation import GenerationMode
+
+    from tests.api_fuzz import fuzz_every_operation
+
+    generation = GenerationMode(mode)
+    fuzzed, statuses = fuzz_every_operation(client, generation)
+    assert {"/recommend", "/similar", "/events", "/onboard", "/slots"} <= fuzzed
+    # the generated requests did reach both sides of the contract
+    assert statuses[401] > 0  # admin operations without the token
+    assert statuses[200 if generation is GenerationMode.POSITIVE else 422] > 0
