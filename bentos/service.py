@@ -18,6 +18,7 @@ built Bento would carry it) on purpose: which bundle serves is decided at run ti
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -81,6 +82,18 @@ def _serve_workers() -> int:
     Read from the environment because BentoML takes it from the decorator, at import.
     """
     return max(1, int(os.environ.get("SLOTREC_SERVE_WORKERS", "1")))
+
+
+def _freeze_heap() -> None:
+    """Move every object alive now out of the garbage collector's sight (`gc.freeze`).
+
+    A snapshot is millions of long-lived objects (id maps, catalogue rows); every full
+    collection walked them all, a pause of a few hundred milliseconds that showed up as the
+    p99 of even the no-op endpoint. Frozen objects are never scanned; they are freed normally
+    once unreferenced (a replaced snapshot is collected by reference counting).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _access_log() -> bool:
@@ -152,6 +165,7 @@ class SlotrecService:
         self._apply_registrations(snapshot, since=0)
         self.snapshot = snapshot  # one reference assignment: requests see old or new
         self.bundle_error = None
+        _freeze_heap()
         log.info("serving bundle %s", snapshot.version)
         return True
 
