@@ -62,7 +62,6 @@ class UserHistory:
         rank = np.arange(len(users)) - starts[users]  # position within the user's list
         keep = rank < max_history
         users, items = users[keep], items[keep]
-        self.n_users, self.n_items = n_users, n_items
         counts = np.bincount(users, minlength=n_users)
         self.indptr = torch.from_numpy(np.concatenate([[0], np.cumsum(counts)]))
         self.items = torch.from_numpy(items)
