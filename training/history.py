@@ -26,6 +26,7 @@ For the rest of slotrec:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from training.item_features import ItemFeatures
 from training.models import NeuMF, _tower_all
 
 
@@ -101,10 +103,58 @@ class HistoryNeuMF(NeuMF):
         # side by side, pooled in one pass), updated by the trainer's Adam with its own step.
         self.hist = nn.Parameter(torch.randn(n_items, gmf_dim + mlp_dim) * 0.01)
         self.history: UserHistory | None = None
+        self.features: ItemFeatures | None = None
+        # side-feature tables `[n_codes, gmf_dim + mlp_dim]`: the item part and the history part
+        self.meta: nn.Parameter | None = None
+        self.meta_hist: nn.Parameter | None = None
 
     def history_parameters(self) -> list[nn.Parameter]:
         """The history item table (the trainer gives it `TrainConfig.history_lr`)."""
         return [self.hist]
+
+    def feature_parameters(self) -> list[nn.Parameter]:
+        """The side-feature tables (trained with `TrainConfig.item_feature_lr`)."""
+        return [p for p in (self.meta, self.meta_hist) if p is not None]
+
+    def set_item_features(
+        self, features: ItemFeatures, sides: Sequence[str] = ("item", "history")
+    ) -> HistoryNeuMF:
+        """Give item vectors an additive part from the embeddings of the items' attributes.
+
+        `sides`: "item" adds it to the GMF and MLP item vectors a slot is scored with,
+        "history" to the history table (what playing a slot with those attributes says about
+        a player). Call before training: the trainer's optimiser takes the new tables.
+        """
+        if features.n_items != self.n_items:
+            raise ValueError(f"item features cover {features.n_items} items, model {self.n_items}")
+        wrong = sorted(set(sides) - {"item", "history"})
+        if wrong or not sides:
+            raise ValueError(f"item feature sides must be 'item' and/or 'history', got {sides}")
+        self.features = features
+        width = self.gmf_dim + self.mlp_dim
+        if "item" in sides:
+            self.meta = nn.Parameter(torch.randn(features.n_codes, width) * 0.01)
+        if "history" in sides:
+            self.meta_hist = nn.Parameter(torch.randn(features.n_codes, width) * 0.01)
+        return self
+
+    def _feature_part(self, table: nn.Parameter | None) -> torch.Tensor | None:
+        """`[n_items, gmf_dim + mlp_dim]`: each item's sum of its attribute embeddings."""
+        if table is None or self.features is None:
+            return None
+        return table[self.features.codes].sum(1)
+
+    def _hist_table(self) -> torch.Tensor:
+        part = self._feature_part(self.meta_hist)
+        return self.hist if part is None else self.hist + part
+
+    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Effective GMF and MLP item tables: free rows plus the side-feature part."""
+        part = self._feature_part(self.meta)
+        if part is None:
+            return self.gmf_item.weight, self.mlp_item.weight
+        gmf, mlp = self._split(part)
+        return self.gmf_item.weight + gmf, self.mlp_item.weight + mlp
 
     def args(self) -> dict[str, Any]:
         """Constructor arguments."""
@@ -136,14 +186,15 @@ class HistoryNeuMF(NeuMF):
             assert bag is not None
             keep = (torch.rand(len(flat)) >= self.history_dropout).to(torch.float32)
             kept = torch.zeros(len(users)).index_add_(0, bag, keep)
-        total = F.embedding_bag(flat, self.hist, offsets, mode="sum", per_sample_weights=keep)
+        hist = self._hist_table()
+        total = F.embedding_bag(flat, hist, offsets, mode="sum", per_sample_weights=keep)
         full = total * _scale(kept, self.alpha)
         if exclude is None:
             return full, None
         assert bag is not None
         hit = (flat == exclude[bag]).to(torch.float32)  # the excluded item, where pooled
         held = torch.zeros(len(users)).index_add_(0, bag, hit if keep is None else hit * keep)
-        without = (total - held[:, None] * self.hist[exclude]) * _scale(kept - held, self.alpha)
+        without = (total - held[:, None] * hist[exclude]) * _scale(kept - held, self.alpha)
         return full, without
 
     def _split(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -164,6 +215,12 @@ class HistoryNeuMF(NeuMF):
         assert without is not None
         full_gmf, full_mlp = self._split(full)
         excl_gmf, excl_mlp = self._split(without)
+        part = self._feature_part(self.meta)
+        if part is not None:
+            # the slots' attribute parts, gathered for the batch's items [n, width, dim]
+            extra_gmf, extra_mlp = self._split(part.index_select(0, items.reshape(-1)))
+            gmf_item = gmf_item + extra_gmf.view(n, width, -1)
+            mlp_item = mlp_item + extra_mlp.view(n, width, -1)
 
         def per_column(excluded: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
             rest = full[:, None, :].expand(n, width - 1, full.shape[1])
@@ -183,17 +240,17 @@ class HistoryNeuMF(NeuMF):
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch]` for pairs, with every user's full history pooled in."""
         gmf_user, mlp_user = self._effective(user_idx)
-        return self.forward_embedded(
-            [gmf_user, self.gmf_item(item_idx), mlp_user, self.mlp_item(item_idx)]
-        )
+        gmf_item, mlp_item = self._item_tables()
+        return self.forward_embedded([gmf_user, gmf_item[item_idx], mlp_user, mlp_item[item_idx]])
 
     def score_all(self, user_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch, n_items]` (the baked model's, computed without baking)."""
         users = torch.as_tensor(user_idx, dtype=torch.long)
         gmf_user, mlp_user = self._effective(users)
         weight = self.out.weight[0]
-        gmf = (gmf_user * weight[: self.gmf_dim]) @ self.gmf_item.weight.T
-        top = _tower_all(self.tower, mlp_user, self.mlp_item.weight)
+        gmf_item, mlp_item = self._item_tables()
+        gmf = (gmf_user * weight[: self.gmf_dim]) @ gmf_item.T
+        top = _tower_all(self.tower, mlp_user, mlp_item)
         return gmf + top @ weight[self.gmf_dim :] + self.out.bias
 
     def user_embeddings(self, user_idx: torch.Tensor | None = None) -> torch.Tensor:
@@ -201,6 +258,10 @@ class HistoryNeuMF(NeuMF):
         users = torch.arange(self.n_users) if user_idx is None else user_idx
         gmf_user, _ = self._effective(users)
         return gmf_user * self.out.weight[0, : self.gmf_dim]
+
+    def item_embeddings(self) -> torch.Tensor:
+        """GMF item vectors of the effective (side-feature) items."""
+        return self._item_tables()[0]
 
     def history_vectors(
         self, items: np.ndarray, weights: np.ndarray | None = None
@@ -212,7 +273,7 @@ class HistoryNeuMF(NeuMF):
         w = torch.ones(len(index)) if weights is None else torch.as_tensor(weights).float()
         scale = float(len(index)) ** -self.alpha / float(w.mean())
         with torch.no_grad():
-            gmf, mlp = self._split((w @ self.hist[index]) * scale)
+            gmf, mlp = self._split((w @ self._hist_table()[index]) * scale)
         return gmf.numpy(), mlp.numpy()
 
     @torch.no_grad()
@@ -226,8 +287,10 @@ class HistoryNeuMF(NeuMF):
             self.layers,
             self.dropout,
         )
-        state = {k: v for k, v in self.state_dict().items() if k != "hist"}
-        plain.load_state_dict(state)
+        extra = {"hist", "meta", "meta_hist"}
+        plain.load_state_dict({k: v for k, v in self.state_dict().items() if k not in extra})
+        # slot attributes are static: their part becomes part of the plain item rows
+        plain.gmf_item.weight[:], plain.mlp_item.weight[:] = self._item_tables()
         chunk = 65_536
         for start in range(0, self.n_users, chunk):
             users = torch.arange(start, min(start + chunk, self.n_users))

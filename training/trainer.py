@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from training.evaluate import Protocol, evaluate_model
 from training.history import HistoryNeuMF, UserHistory
+from training.item_features import ItemFeatures
 from training.models import NCFModel, NeuMF, build_model
 from training.sampling import PositiveSet, SamplerKind, sample_negatives, sampler_probs
 from training.splits import ITEM, USER, WEIGHT
@@ -90,6 +91,13 @@ class TrainConfig:
         history_lr: Adam learning rate of the history item tables.
         history_dropout: Share of history items dropped per training step.
         max_history: Items pooled per user at most (the heaviest ones).
+        item_features: Slot attributes (`training.item_features.FIELDS`) whose embeddings are
+            added to every item vector of the history model; () disables. Needs the slot
+            catalogue (`train_model(..., slots=...)`); baked into the plain item tables.
+        item_feature_lr: Adam learning rate of the attribute embeddings.
+        item_feature_sides: Which tables get the attribute part: "item" (the GMF and MLP item
+            vectors a slot is scored with) and/or "history" (the vectors a played slot adds
+            to its player).
     """
 
     gmf_dim: int = 32
@@ -122,6 +130,9 @@ class TrainConfig:
     history_lr: float = 0.05
     history_dropout: float = 0.0
     max_history: int = 64
+    item_features: tuple[str, ...] = ()
+    item_feature_lr: float = 0.05
+    item_feature_sides: tuple[str, ...] = ("item", "history")
 
     def model_args(self, kind: str) -> dict[str, Any]:
         """Constructor arguments for a model kind, taken from this config."""
@@ -145,6 +156,8 @@ class TrainConfig:
         out = asdict(self)
         out["weight_fn"] = getattr(self.weight_fn, "__name__", None)
         out["layers"] = list(self.layers)
+        out["item_features"] = list(self.item_features)
+        out["item_feature_sides"] = list(self.item_feature_sides)
         return out
 
 
@@ -333,11 +346,14 @@ class _Stepper:
         # a history model's item tables are dense (every step touches many rows through the
         # pooling) but need their own, larger step than the tower
         history = model.history_parameters()
-        in_history = {id(p) for p in history}
-        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in in_history]
+        features = model.feature_parameters() if isinstance(model, HistoryNeuMF) else []
+        special = {id(p) for p in history + features}
+        dense = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
         groups: list[dict[str, Any]] = [{"params": dense}]
         if history:
             groups.append({"params": history, "lr": config.history_lr})
+        if features:
+            groups.append({"params": features, "lr": config.item_feature_lr})
         # the fused kernel does the whole Adam update of all dense tensors in one pass
         self.dense_opt = torch.optim.Adam(groups, lr=config.lr, fused=True)
         self.l2 = config.l2
@@ -396,6 +412,7 @@ def train_model(
     n_users: int | None = None,
     n_items: int | None = None,
     init: NCFModel | None = None,
+    slots: pd.DataFrame | None = None,
     progress: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
     """Train one model with negative sampling and early stopping on validation NDCG@10.
@@ -409,6 +426,8 @@ def train_model(
         n_items: Size of the item index space (default: max index + 1 in train/valid).
         init: A model to continue from instead of a fresh one (e.g. NeuMF after
             `load_pretrained`); it is trained in place.
+        slots: The slot catalogue (`slot_idx` and attribute columns), read when
+            `config.item_features` is set.
         progress: Called after every epoch with its `EpochStats` (also logged at INFO).
 
     Returns:
@@ -436,6 +455,15 @@ def train_model(
                     config.max_history,
                 )
             )
+            if config.item_features:
+                if slots is None:
+                    raise ValueError("config.item_features is set but no slot catalogue given")
+                model.set_item_features(
+                    ItemFeatures(slots, n_items, config.item_features),
+                    sides=config.item_feature_sides,
+                )
+        elif kind == "neumf" and config.item_features:
+            raise ValueError("item_features needs the history model (user_history=True)")
         else:
             model = build_model(kind, n_users, n_items, **args)
         return _fit(model, train, valid, n_items, config, progress)
