@@ -20,7 +20,8 @@ import pytest
 from bentos.realtime import LiveStateStore, LiveStateUnavailable, PlayEvent, ThresholdCrossing
 from bentos.realtime.push import OnlinePusher
 from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
-from bentos.realtime.store import PLAY_PUSH, PLAY_VIEW, PROFILE_VIEW
+from bentos.realtime.read import OnlineReader, uses_fast_path
+from bentos.realtime.store import PLAY_PUSH, PLAY_VIEW, PROFILE_VIEW, READ_FEATURES
 from slotrec import ingest, schema
 from slotrec.settings import Settings
 from tests.live_events import play_event
@@ -154,6 +155,26 @@ def test_fast_push_writes_what_feast_push_writes(store: LiveStateStore):
     ).to_dict()
     for name, expected in row.items():
         assert read[name] == [expected, expected], name
+
+
+def test_fast_read_reads_what_get_online_features_reads(store: LiveStateStore):
+    store.record(
+        [play(1, "u-r", "session_start", slot="s7"), play(2, "u-r", slot="s7", seconds=45)]
+    )
+    store.save_onboarding("u-r", {"themes": ["asian"]})
+    store.record([play(1, "u-s", "session_start", slot="s8")])  # no profile row
+    fs = store.feature_store
+    assert uses_fast_path(fs)  # SQLite: the service reads through OnlineReader
+    users = ["u-r", "u-s", "never-seen"]
+    refs = [f"{view}:{name}" for view, names in READ_FEATURES.items() for name in names]
+    expected = fs.get_online_features(
+        features=refs, entity_rows=[{schema.USER_ID: u} for u in users]
+    ).to_dict()
+    got = OnlineReader(fs).read(schema.USER_ID, users, READ_FEATURES)
+    assert got == {name: values for name, values in expected.items() if name != schema.USER_ID}
+    assert got["played_slots"][0] == ["s7"] and got["current_slot_seconds"][0] == 45.0
+    assert got["onboarding_json"][1] is None
+    assert all(values[2] is None for values in got.values())
 
 
 def test_events_land_in_the_raw_files_in_the_contract(store: LiveStateStore, root: Path):
