@@ -56,7 +56,9 @@ class ServeBenchConfig:
     seconds: int = 15  # per endpoint and concurrency level (wrk)
     generator: str = "auto"  # "wrk" (when installed: "auto"), or "python"
     concurrency: tuple[int, ...] = (1, 8, 32)
-    workers: int = 1
+    # One worker process per core, as BentoML advises: a worker's event loop and its request
+    # thread share one GIL, so one process tops out near one core's worth of Python.
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     k: int = 10
     cold_share: float = 0.1  # share of requests for players the model has never seen
     freshness_trials: int = 20

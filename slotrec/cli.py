@@ -734,13 +734,17 @@ def bench_serve(
     generator: Annotated[
         str, typer.Option(help="Load generator: auto (wrk when installed), wrk or python.")
     ] = "auto",
-    workers: Annotated[int, typer.Option(min=1, help="Service worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Service worker processes (0: one per CPU core).")
+    ] = 0,
     epochs: Annotated[int, typer.Option(min=1, help="Training epochs cap.")] = 4,
     prepare_only: Annotated[
         bool, typer.Option(help="Build the world and bundle, do not serve.")
     ] = False,
 ) -> None:
     """Serve a 100k-player x 3k-slot bundle with `bentoml serve`, load it, write serve.json."""
+    import os
+
     from benchmarks.serve_bench import ServeBenchConfig, prepare_world, run_serve_bench
     from benchmarks.wrk_load import wrk_available
 
@@ -757,7 +761,7 @@ def bench_serve(
         requests=requests,
         seconds=seconds,
         generator=generator,
-        workers=workers,
+        workers=workers or (os.cpu_count() or 1),
         epochs=epochs,
     )
     if prepare_only:
