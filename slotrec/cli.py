@@ -414,9 +414,16 @@ def serve(
     data_dir: DataDirOption = None,
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 3000,
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=0, help="Worker processes (0: one per CPU core).")
+    ] = 0,
 ) -> None:
-    """Serve the promoted bundle over HTTP (`bentoml serve bentos.service:SlotrecService`)."""
+    """Serve the promoted bundle over HTTP (`bentoml serve bentos.service:SlotrecService`).
+
+    One worker per core by default: a worker's event loop and its request thread share one
+    GIL, so a single process serves about one core's worth of Python (see the README's
+    serving benchmark).
+    """
     import os
     import sys
 
@@ -430,7 +437,7 @@ def serve(
             "the service will answer from popular slots (fallback) until a bundle is promoted"
         )
     os.environ["SLOTREC_DATA_DIR"] = str(settings.data_dir)
-    os.environ["SLOTREC_SERVE_WORKERS"] = str(workers)
+    os.environ["SLOTREC_SERVE_WORKERS"] = str(workers or (os.cpu_count() or 1))
     use_model_store(settings)
     command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
     os.chdir(REPO_ROOT)
