@@ -19,7 +19,6 @@ refuses a push source feeding one, so that cannot change silently.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,8 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 
+from bentos.realtime.registry_cache import RegistryVersionCache
+
 
 class OnlinePusher:
     """Writes rows to every feature view of a push source, online only (one per store)."""
@@ -38,9 +39,7 @@ class OnlinePusher:
     def __init__(self, store: FeatureStore) -> None:
         """Wrap an open feature store; nothing is resolved until the first push."""
         self._store = store
-        self._lock = threading.Lock()
-        self._version: object = None
-        self._views: dict[str, list[FeatureView]] = {}
+        self._views: RegistryVersionCache[list[FeatureView]] = RegistryVersionCache(store)
 
     def resolve(self, push_source_name: str) -> list[FeatureView]:
         """The feature views fed by a push source, cached per registry version.
@@ -50,17 +49,7 @@ class OnlinePusher:
             NotImplementedError: a feature service over one of them precomputes online vectors
                 (only `FeatureStore.push` knows how to refresh those).
         """
-        registry = self._store.registry
-        version = getattr(registry, "cached_registry_proto_created", None)
-        with self._lock:
-            if version != self._version or version is None:
-                self._views = {}
-                self._version = version
-            views = self._views.get(push_source_name)
-            if views is None:
-                views = self._find(push_source_name)
-                self._views[push_source_name] = views
-            return views
+        return self._views.get(push_source_name, self._find)
 
     def push(
         self,

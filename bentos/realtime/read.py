@@ -24,7 +24,6 @@ which beats one round trip per view; `uses_fast_path` says when this reader is w
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -33,6 +32,8 @@ from feast.infra.online_stores.sqlite import SqliteOnlineStore
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import feast_value_type_to_python_type
+
+from bentos.realtime.registry_cache import RegistryVersionCache
 
 
 def uses_fast_path(store: FeatureStore) -> bool:
@@ -46,9 +47,7 @@ class OnlineReader:
     def __init__(self, store: FeatureStore) -> None:
         """Wrap an open feature store; nothing is resolved until the first read."""
         self._store = store
-        self._lock = threading.Lock()
-        self._version: object = None
-        self._views: dict[str, FeatureView] = {}
+        self._views: RegistryVersionCache[FeatureView] = RegistryVersionCache(store)
 
     def resolve(self, view_name: str) -> FeatureView:
         """A feature view by name, cached per registry version.
@@ -57,21 +56,15 @@ class OnlineReader:
             ValueError: the view has a ttl (its values would need a max-age check).
             feast.errors.FeatureViewNotFoundException: no such view.
         """
-        registry = self._store.registry
-        version = getattr(registry, "cached_registry_proto_created", None)
-        with self._lock:
-            if version != self._version or version is None:
-                self._views = {}
-                self._version = version
-            view = self._views.get(view_name)
-            if view is None:
-                view = self._store.get_feature_view(view_name, allow_registry_cache=True)
-                if view.ttl is not None and view.ttl.total_seconds() > 0:
-                    raise ValueError(
-                        f"feature view {view_name!r} has a ttl; read it with get_online_features"
-                    )
-                self._views[view_name] = view
-            return view
+        return self._views.get(view_name, self._find)
+
+    def _find(self, view_name: str) -> FeatureView:
+        view = self._store.get_feature_view(view_name, allow_registry_cache=True)
+        if view.ttl is not None and view.ttl.total_seconds() > 0:
+            raise ValueError(
+                f"feature view {view_name!r} has a ttl; read it with get_online_features"
+            )
+        return view
 
     def read(
         self, join_key: str, keys: Sequence[str], features: Mapping[str, Sequence[str]]

@@ -4,8 +4,9 @@
 apply them to each player's state (`state.apply_events`), write the new states back through the
 push sources of `feature_repo/live_state.py`, and report who crossed the play-time threshold.
 Reads go through the online store (`read.OnlineReader`; Feast's `get_online_features` for
-Redis), so a state written by one worker is seen by every other one on its next read (freshness is one SQLite commit; with `SLOTREC_ONLINE_STORE=redis`, one
-Redis write, and the other workers may be on other hosts).
+Redis), so a state written by one worker is seen by every other one on its next read (freshness
+is one SQLite commit; with `SLOTREC_ONLINE_STORE=redis`, one Redis write, and the other workers
+may be on other hosts).
 
 Guarantees:
 
