@@ -52,10 +52,15 @@ from bentos.recommender.guardrails import (
 )
 from bentos.restrictions import Restriction, RestrictionRegistry
 from bentos.snapshot import BundleUnavailable, Snapshot, load_snapshot, promoted_tag
+from bentos.timeout_timer import cancel_timeout_timers
 from slotrec.settings import Settings, get_settings
 from training.model_store import use_model_store
 
 log = logging.getLogger(__name__)
+
+# Before BentoML builds the app: its request timeout otherwise keeps each request's objects
+# alive for 30 s, and the garbage collector's full passes over them stalled the worker.
+cancel_timeout_timers()
 
 API_PATHS = frozenset(
     {"/recommend", "/similar", "/events", "/onboard", "/slots", "/restrictions", "/reload", "/noop"}
