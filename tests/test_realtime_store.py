@@ -21,7 +21,7 @@ from bentos.realtime import LiveStateStore, LiveStateUnavailable, PlayEvent, Thr
 from bentos.realtime.push import OnlinePusher
 from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from bentos.realtime.read import OnlineReader, uses_fast_path
-from bentos.realtime.store import PLAY_PUSH, PLAY_VIEW, PROFILE_VIEW, READ_FEATURES
+from bentos.realtime.store import PLAY_PUSH, PLAY_VIEW, PROFILE_VIEW, READ_FEATURES, READ_REFS
 from slotrec import ingest, schema
 from slotrec.settings import Settings
 from tests.live_events import play_event
@@ -166,9 +166,8 @@ def test_fast_read_reads_what_get_online_features_reads(store: LiveStateStore):
     fs = store.feature_store
     assert uses_fast_path(fs)  # SQLite: the service reads through OnlineReader
     users = ["u-r", "u-s", "never-seen"]
-    refs = [f"{view}:{name}" for view, names in READ_FEATURES.items() for name in names]
     expected = fs.get_online_features(
-        features=refs, entity_rows=[{schema.USER_ID: u} for u in users]
+        features=READ_REFS, entity_rows=[{schema.USER_ID: u} for u in users]
     ).to_dict()
     got = OnlineReader(fs).read(schema.USER_ID, users, READ_FEATURES)
     assert got == {name: values for name, values in expected.items() if name != schema.USER_ID}

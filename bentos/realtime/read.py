@@ -9,7 +9,7 @@ a `GetOnlineFeaturesResponse` proto with a status per value, and turning it back
 provider's store, one call per feature view) and converts the values with Feast's type map: the
 feature views are resolved once per registry version, as `push.OnlinePusher` does for writes.
 It returns what `get_online_features(...).to_dict()` returns, less the join key column;
-`tests/test_realtime_read.py` checks the two agree, for players with and without rows.
+`tests/test_realtime_store.py` checks the two agree, for players with and without rows.
 
 Two things `get_online_features` does are deliberately not done:
 

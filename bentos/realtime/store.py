@@ -77,7 +77,9 @@ PROFILE_FEATURES = ("suggestion_json", "onboarding_json")
 # live state, for the responsible-play guardrails.
 RISK_VIEW = "player_risk"
 RISK_FEATURES = ("risk_level",)
+# What a state read asks for: feature view → names, and the same as Feast feature references.
 READ_FEATURES = {PLAY_VIEW: PLAY_FEATURES, PROFILE_VIEW: PROFILE_FEATURES, RISK_VIEW: RISK_FEATURES}
+READ_REFS = [f"{view}:{name}" for view, names in READ_FEATURES.items() for name in names]
 # After a failed attempt to open the online store, calls fail fast for this long.
 OPEN_RETRY_SECONDS = 5.0
 # Play events kept for replay while the online store is down (about 3 MB at most).
@@ -141,9 +143,6 @@ class LiveStateStore:
         self._retry_open_at = 0.0  # time.monotonic() before which a failed open is not retried
         self._missed: list[PlayEvent] = []  # play events to replay, oldest first
         self._missed_lock = threading.Lock()
-        self._play_refs = [f"{PLAY_VIEW}:{name}" for name in PLAY_FEATURES]
-        self._profile_refs = [f"{PROFILE_VIEW}:{name}" for name in PROFILE_FEATURES]
-        self._risk_refs = [f"{RISK_VIEW}:{name}" for name in RISK_FEATURES]
         try:
             self._open()
         except Exception as exc:
@@ -350,9 +349,8 @@ class LiveStateStore:
         of a `recommend`'s work saved), Redis through Feast's one pipelined round trip."""
         if self._reader is not None:
             return self._reader.read(schema.USER_ID, user_ids, READ_FEATURES)
-        refs = self._play_refs + self._profile_refs + self._risk_refs
         rows = [{schema.USER_ID: user_id} for user_id in user_ids]
-        return fs.get_online_features(features=refs, entity_rows=rows).to_dict()
+        return fs.get_online_features(features=READ_REFS, entity_rows=rows).to_dict()
 
     def _apply(self, by_user: dict[str, list[PlayEvent]]) -> list[ThresholdCrossing]:
         crossings: list[ThresholdCrossing] = []
