@@ -35,7 +35,7 @@ import numpy as np
 
 from benchmarks.wrk_load import run_wrk, wrk_available
 from slotrec.atomic import write_json_atomic
-from slotrec.service_process import start_service, stop_service
+from slotrec.service_process import start_service, stop_service, workers_for
 from slotrec.settings import Settings, get_settings
 
 Log = Callable[[str], None]
@@ -56,9 +56,7 @@ class ServeBenchConfig:
     seconds: int = 15  # per endpoint and concurrency level (wrk)
     generator: str = "auto"  # "wrk" (when installed: "auto"), or "python"
     concurrency: tuple[int, ...] = (1, 8, 32)
-    # One worker process per core, as BentoML advises: a worker's event loop and its request
-    # thread share one GIL, so one process tops out near one core's worth of Python.
-    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    workers: int = field(default_factory=workers_for)  # one per CPU core
     k: int = 10
     cold_share: float = 0.1  # share of requests for players the model has never seen
     freshness_trials: int = 20

@@ -420,13 +420,12 @@ def serve(
 ) -> None:
     """Serve the promoted bundle over HTTP (`bentoml serve bentos.service:SlotrecService`).
 
-    One worker per core by default: a worker's event loop and its request thread share one
-    GIL, so a single process serves about one core's worth of Python (see the README's
-    serving benchmark).
+    One worker per core by default (`service_process.workers_for`).
     """
     import os
     import sys
 
+    from slotrec.service_process import workers_for
     from slotrec.settings import REPO_ROOT
     from training.model_store import use_model_store
 
@@ -437,7 +436,7 @@ def serve(
             "the service will answer from popular slots (fallback) until a bundle is promoted"
         )
     os.environ["SLOTREC_DATA_DIR"] = str(settings.data_dir)
-    os.environ["SLOTREC_SERVE_WORKERS"] = str(workers or (os.cpu_count() or 1))
+    os.environ["SLOTREC_SERVE_WORKERS"] = str(workers_for(workers))
     use_model_store(settings)
     command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
     os.chdir(REPO_ROOT)
@@ -750,10 +749,9 @@ def bench_serve(
     ] = False,
 ) -> None:
     """Serve a 100k-player x 3k-slot bundle with `bentoml serve`, load it, write serve.json."""
-    import os
-
     from benchmarks.serve_bench import ServeBenchConfig, prepare_world, run_serve_bench
     from benchmarks.wrk_load import wrk_available
+    from slotrec.service_process import workers_for
 
     if generator not in ("auto", "wrk", "python"):
         raise typer.BadParameter(
@@ -768,7 +766,7 @@ def bench_serve(
         requests=requests,
         seconds=seconds,
         generator=generator,
-        workers=workers or (os.cpu_count() or 1),
+        workers=workers_for(workers),
         epochs=epochs,
     )
     if prepare_only:

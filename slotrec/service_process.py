@@ -20,6 +20,15 @@ import httpx
 from slotrec.settings import REPO_ROOT
 
 
+def workers_for(requested: int = 0) -> int:
+    """Worker processes to serve with: `requested`, or one per CPU core when it is 0.
+
+    One per core by default: a worker's event loop and its request thread share one GIL, so a
+    single process serves about one core's worth of Python (see the README's serving benchmark).
+    """
+    return requested or (os.cpu_count() or 1)
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
