@@ -346,7 +346,7 @@ class _Stepper:
         # a history model's item tables are dense (every step touches many rows through the
         # pooling) but need their own, larger step than the tower
         history = model.history_parameters()
-        features = model.feature_parameters() if isinstance(model, HistoryNeuMF) else []
+        features = model.feature_parameters()
         special = {id(p) for p in history + features}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
         groups: list[dict[str, Any]] = [{"params": dense}]
