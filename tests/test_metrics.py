@@ -58,6 +58,16 @@ def test_several_held_out_items_per_user() -> None:
     assert metrics.mrr(ranks) == pytest.approx((1 / 2 + 1) / 2)
 
 
+def test_ndcg_per_user_holds_the_values_ndcg_at_k_averages() -> None:
+    ranks = ranks_frame([(3, 1, 2), (3, 2, 5), (3, 3, 40), (1, 4, 1), (2, 5, 11)])
+    per_user = metrics.ndcg_per_user(ranks, 5)
+    dcg3 = 1 / math.log2(3) + 1 / math.log2(6)
+    idcg3 = 1 + 1 / math.log2(3) + 1 / math.log2(4)
+    assert per_user.index.tolist() == [1, 2, 3]
+    assert per_user.to_numpy() == pytest.approx([1.0, 0.0, dcg3 / idcg3])
+    assert per_user.mean() == pytest.approx(metrics.ndcg_at_k(ranks, 5))
+
+
 def test_ideal_dcg_is_capped_at_k() -> None:
     # five held-out items all in the top 2 positions cannot be: IDCG uses min(n, k) positions
     ranks = ranks_frame([(0, i, i + 1) for i in range(5)])

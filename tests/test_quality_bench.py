@@ -39,5 +39,11 @@ def test_simulated_section_has_every_model_with_truth_metrics(tmp_path: Path) ->
     assert neumf["truth_ndcg10"] == pytest.approx(mean)
     delta = results["ease"]["neumf_vs"]["truth_ndcg10"]["delta"]
     assert delta == pytest.approx(neumf["truth_ndcg10"] - results["ease"]["truth_ndcg10"])
+    # the NDCG gaps come with a paired interval around them and a p-value
+    for protocol in ("full", "sampled"):
+        versus = results["ease"]["neumf_vs"][f"ndcg10_{protocol}"]
+        low, high = versus["ci95"]
+        assert low <= versus["delta"] <= high
+        assert 0.0 < versus["p_value"] <= 1.0
     assert about["window"]["test_pairs"] > 0
     assert about["n_items"] >= world.slots

@@ -166,6 +166,7 @@ def evaluate_model(
     n_negatives: int = 99,
     seed: int = 2024,
     groups: Mapping[int, Hashable] | None = None,
+    per_user: bool = False,
     cells: int = 1 << 18,
 ) -> dict[str, Any]:
     """Score held-out interactions with one protocol.
@@ -181,6 +182,8 @@ def evaluate_model(
         n_negatives: Negatives per held-out item for the "sampled" protocol.
         seed: Seed of the sampled negatives; keep it fixed to compare models.
         groups: Optional user → group label; adds per-group metrics under "groups".
+        per_user: Add `per_user_ndcg{k}`, a Series of each user's (full ranking) or each
+            held-out row's (sampled) NDCG@k, for paired comparisons between models.
         cells: Bound on `users * n_items` scores held in memory at once (a torch model's
             whole-catalogue scoring also holds its hidden layer for as many pairs).
 
@@ -203,6 +206,8 @@ def evaluate_model(
     else:
         raise ValueError(f"protocol must be 'full' or 'sampled', got {protocol!r}")
     result["protocol"] = protocol
+    if per_user:
+        result[f"per_user_ndcg{k}"] = metrics.ndcg_per_user(ranks, k, col_user=col_user)
     if groups is not None:
         labels = ranks[USER].map(groups)
         result["groups"] = {

@@ -93,12 +93,32 @@ def ndcg_at_k(
     """
     if ranks.empty:
         return 0.0
+    return float(ndcg_per_user(ranks, k, col_user=col_user, col_rank=col_rank).mean())
+
+
+def ndcg_per_user(
+    ranks: pd.DataFrame, k: int = DEFAULT_K, *, col_user: str = COL_USER, col_rank: str = COL_RANK
+) -> pd.Series:
+    """Each user's NDCG@k (binary relevance), the values `ndcg_at_k` averages.
+
+    Two models scored on the same held-out rows give two such series over the same users,
+    which is what a paired comparison (`training.significance`) needs.
+
+    Args:
+        ranks: One row per held-out (user, item) with its 1-based rank.
+        k: List length.
+        col_user: User column.
+        col_rank: Rank column.
+
+    Returns:
+        NDCG@k per user, indexed by user and sorted by it.
+    """
     rank = ranks[col_rank].to_numpy(dtype=np.float64)
     gain = np.where(rank <= k, 1.0 / np.log2(rank + 1.0), 0.0)
     frame = pd.DataFrame({"user": ranks[col_user].to_numpy(), "gain": gain})
-    per_user = frame.groupby("user", sort=False)["gain"].agg(["sum", "size"])
+    per_user = frame.groupby("user")["gain"].agg(["sum", "size"])
     idcg = _ideal_dcg(per_user["size"].to_numpy(), k)
-    return float(np.mean(per_user["sum"].to_numpy() / idcg))
+    return pd.Series(per_user["sum"].to_numpy() / idcg, index=per_user.index.rename(col_user))
 
 
 def mrr(ranks: pd.DataFrame, *, col_user: str = COL_USER, col_rank: str = COL_RANK) -> float:
