@@ -52,7 +52,7 @@ from training.baselines import EASE, ItemKNN, Popularity
 from training.data import load_slotrec_data
 from training.evaluate import compare, evaluate_model
 from training.pipeline import fit_batch_size, slotrec_train_config
-from training.significance import paired_comparison
+from training.significance import intervals_against
 from training.splits import ITEM, USER, Split, encode_ids, leave_last_out
 from training.trainer import ModelKind, TrainConfig, TrainResult, train_model
 from training.truth import DEFAULT_TOP_N, SimulatorTruth, truth_evaluation
@@ -284,22 +284,6 @@ def _score(
     return _flat(full, sampled, config.k), per_user
 
 
-def _significance(
-    per_user: Mapping[str, Mapping[str, pd.Series]], reference: str = "neumf"
-) -> dict[str, dict[str, dict[str, Any]]]:
-    """Baseline → metric → paired comparison of the reference model against it."""
-    ref = per_user[reference]
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for name, values in per_user.items():
-        if name == reference:
-            continue
-        out[name] = {}
-        for metric, series in values.items():
-            test = paired_comparison(ref[metric], series)
-            out[name][metric] = {"ci95": list(test["ci95"]), "p_value": test["p_value"]}
-    return out
-
-
 def run_quality(
     interactions: pd.DataFrame,
     config: QualityConfig | None = None,
@@ -404,7 +388,7 @@ def run_quality_on_split(
     for name, r in results.items():
         logger.info("%s: %s", name, {m: round(r[m], 4) for m in headline})
     deltas = compare({n: _metrics_only(r) for n, r in results.items()})
-    tests = _significance(per_user)
+    tests = intervals_against(per_user)
     for name, rows in deltas.items():
         results[name]["neumf_vs"] = {
             metric: {"delta": row["delta"], "relative": row["relative"]}
@@ -424,7 +408,10 @@ def _metrics_only(result: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def summary(results: Mapping[str, Mapping[str, Any]], k: int = 10) -> list[str]:
-    """Human-readable lines: each model's four headline numbers and NeuMF's lead or lag."""
+    """Human-readable lines: each model's four headline numbers and NeuMF's lead or lag.
+
+    The lead or lag is relative, with the paired test's p-value where the results have one.
+    """
     lines = []
     for name, r in results.items():
         line = (
@@ -435,8 +422,12 @@ def summary(results: Mapping[str, Mapping[str, Any]], k: int = 10) -> list[str]:
         if "neumf_vs" in r:
             parts = []
             for protocol in ("sampled", "full"):
-                rel = r["neumf_vs"][f"ndcg{k}_{protocol}"]["relative"]
-                parts.append(f"{rel:+.1%} {protocol} NDCG" if rel is not None else "n/a")
+                versus = r["neumf_vs"][f"ndcg{k}_{protocol}"]
+                rel = versus["relative"]
+                text = f"{rel:+.1%} {protocol} NDCG" if rel is not None else "n/a"
+                if "p_value" in versus:
+                    text += f" (p {versus['p_value']:.3f})"
+                parts.append(text)
             line += " | NeuMF " + ", ".join(parts)
         lines.append(line)
     return lines

@@ -16,7 +16,8 @@ intervals next to every "NeuMF is ahead by ...".
 
 from __future__ import annotations
 
-from typing import TypedDict
+from collections.abc import Mapping
+from typing import Any, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -86,3 +87,33 @@ def paired_comparison(
         "p_value": (extreme + 1) / (resamples + 1),
         "users": n,
     }
+
+
+def intervals_against(
+    per_user: Mapping[str, Mapping[str, pd.Series]],
+    reference: str = "neumf",
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """The reference model against every other one, per metric, as JSON-ready dicts.
+
+    Args:
+        per_user: Model → metric name → per-user values (the same users for every model).
+        reference: The model compared against the others.
+        resamples: Passed to `paired_comparison`.
+        seed: Passed to `paired_comparison`.
+
+    Returns:
+        Other model → metric → `{"ci95": [low, high], "p_value": p}` of reference − other.
+    """
+    ref = per_user[reference]
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, values in per_user.items():
+        if name == reference:
+            continue
+        out[name] = {}
+        for metric, series in values.items():
+            test = paired_comparison(ref[metric], series, resamples=resamples, seed=seed)
+            out[name][metric] = {"ci95": list(test["ci95"]), "p_value": test["p_value"]}
+    return out
