@@ -207,7 +207,12 @@ class HistoryNeuMF(NeuMF):
 
         `rows` are the gathered `[gmf_user, gmf_item, mlp_user, mlp_item]` rows (user rows
         `[n, 1, dim]`), `items` the batch's `[n, width]` items with the positive in column 0.
-        Column 0 pools the history without its own item; the negatives pool all of it.
+        Column 0 pools the history without its own item; the negatives pool all of it, as
+        every candidate does at serving time. Scoring the whole row with the history minus the
+        positive instead cost 0.008 validation NDCG@10 on the simulated world (0.2839 →
+        0.2763), since for a player with two or three slots that is a very different vector.
+        The price: the positive's player vector differs from its negatives', which a
+        per-row softmax loss learns to exploit (it collapsed), so this model trains with BCE.
         """
         gmf_user, gmf_item, mlp_user, mlp_item = rows
         n, width = items.shape
