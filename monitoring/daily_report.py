@@ -121,7 +121,7 @@ def _sum_reasons(rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def model_section(settings: Settings, as_of: date, history: RunHistory) -> dict[str, Any]:
-    """HR@10 / NDCG@10 per day (NeuMF and baselines) and today's alert check."""
+    """HR@10 / NDCG@10 per day (NeuMF and baselines), today's gaps and today's alert check."""
     recorded = history.step_metrics_by_day("train")
     first = _days(as_of)[0]
     days = []
@@ -142,6 +142,8 @@ def model_section(settings: Settings, as_of: date, history: RunHistory) -> dict[
         )
     today = quality.quality_from_train_metrics(recorded.get(as_of, {}))
     out: dict[str, Any] = {"days": days, "margin": settings.quality_alert_margin}
+    # today's NeuMF − baseline NDCG@10 gaps, with their paired intervals where recorded
+    out["vs_baselines"] = recorded.get(as_of, {}).get("test_full_ndcg10_vs", {})
     if not today:
         out["note"] = f"no model was trained on {as_of}: no quality check today"
         out["checks"], out["is_alert"] = [], False

@@ -160,7 +160,31 @@ def _model(section: dict[str, Any], plots: _Plots) -> str:
             )
     hr.update_layout(yaxis_title="HR@10 (test day)")
     parts.append(plots.div(hr, "NeuMF HR@10 per day"))
+    parts.append(_versus(section.get("vs_baselines", {})))
     return "".join(parts)
+
+
+def _versus(gaps: dict[str, dict[str, Any]]) -> str:
+    """Today's NeuMF − baseline NDCG@10 gaps, each with its paired 95% interval and verdict."""
+    if not gaps:
+        return ""
+    rows = []
+    for name, gap in sorted(gaps.items()):
+        interval = gap.get("ci95")
+        if interval is None:
+            low = high = None
+            verdict = "no interval recorded"
+        else:
+            low, high = float(interval[0]), float(interval[1])
+            if low > 0:
+                verdict = "NeuMF ahead"
+            elif high < 0:
+                verdict = "NeuMF behind"
+            else:
+                verdict = "level (interval holds 0)"
+        rows.append([name, gap.get("delta"), low, high, gap.get("p_value"), verdict])
+    headers = ["baseline", "NeuMF − baseline", "95% low", "95% high", "p", "verdict"]
+    return "<h3>Today: NeuMF against each baseline (test-day NDCG@10)</h3>" + _table(headers, rows)
 
 
 def _drift(section: dict[str, Any], plots: _Plots) -> str:

@@ -269,6 +269,12 @@ def test_daily_run_promoted_a_bundle_that_loads_back_with_identical_scores(world
     assert bundle.popularity["global"], "popularity list is empty"
     assert bundle.metrics["validation"]["neumf"]["ndcg10"] > 0
     assert set(bundle.metrics["validation"]) == {"popularity", "itemknn", "ease", "neumf"}
+    # the run's summary carries NeuMF's test-day gap to each baseline with its interval
+    gaps = report.training["test_full_ndcg10_vs"]
+    assert set(gaps) == {"popularity", "itemknn", "ease"}
+    for gap in gaps.values():
+        low, high = gap["ci95"]
+        assert low <= gap["delta"] <= high and 0.0 < gap["p_value"] <= 1.0
 
 
 def test_gate_refuses_a_worse_bundle_and_rollback_restores_the_previous(world):

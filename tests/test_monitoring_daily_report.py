@@ -53,6 +53,10 @@ def _history(settings: Settings) -> RunHistory:
             "test_hr10": hr,
             "test_ndcg10": ndcg,
             "test_full_ndcg10": {"neumf": ndcg, "popularity": 0.1},
+            "test_full_ndcg10_vs": {
+                "popularity": {"delta": ndcg - 0.1, "ci95": [0.02, 0.08], "p_value": 0.001},
+                "ease": {"delta": 0.004, "ci95": [-0.003, 0.011], "p_value": 0.3},
+            },
         }
         history.record_step(
             f"run-{i}", day, day, StepRecord("train", STEP_OK, now, now, metrics=metrics)
@@ -238,6 +242,8 @@ def test_the_page_has_every_section_with_a_plot_and_no_network_script(world: Set
         assert content.count('class="plotly-graph-div"') >= 1, f"no plot in section {name}"
     assert "<script src=" not in page  # plotly.js is inline: the page opens offline
     assert "model quality ALERT" in page and "DRIFT" in sections["drift"]
+    # today's gaps to the baselines, with the verdict their intervals give
+    assert "NeuMF ahead" in sections["model"] and "level (interval holds 0)" in sections["model"]
 
 
 def test_the_json_holds_the_hand_computed_numbers(world: Settings):
@@ -265,6 +271,8 @@ def test_the_json_holds_the_hand_computed_numbers(world: Settings):
     model = s["model"]
     assert [d["hr10"] for d in model["days"]] == HR
     assert model["days"][-1]["ndcg10"] == {"neumf": 0.15, "popularity": 0.1}
+    assert model["vs_baselines"]["popularity"]["ci95"] == [0.02, 0.08]
+    assert model["vs_baselines"]["popularity"]["delta"] == pytest.approx(0.05)
     checks = {c["metric"]: c for c in model["checks"]}
     assert checks["hr10"]["is_alert"] and checks["hr10"]["median"] == pytest.approx(0.305)
     assert checks["hr10"]["threshold"] == pytest.approx(0.25925)

@@ -336,6 +336,13 @@ class TrainingOutcome:
             "test_full_ndcg10": {
                 name: m["ndcg10"] for name, m in self.bundle.metrics["test"]["full"].items()
             },
+            # NeuMF minus each baseline on the test day, with its paired interval and p-value
+            "test_full_ndcg10_vs": {
+                name: {
+                    k: row["ndcg10"][k] for k in ("delta", "ci95", "p_value") if k in row["ndcg10"]
+                }
+                for name, row in self.bundle.metrics["comparison"]["test_full"].items()
+            },
             "seconds": round(self.seconds, 1),
         }
 
