@@ -170,19 +170,14 @@ def _versus(gaps: dict[str, dict[str, Any]]) -> str:
         return ""
     rows = []
     for name, gap in sorted(gaps.items()):
-        interval = gap.get("ci95")
-        if interval is None:
-            low = high = None
-            verdict = "no interval recorded"
+        low, high = (float(bound) for bound in gap["ci95"])
+        if low > 0:
+            verdict = "NeuMF ahead"
+        elif high < 0:
+            verdict = "NeuMF behind"
         else:
-            low, high = float(interval[0]), float(interval[1])
-            if low > 0:
-                verdict = "NeuMF ahead"
-            elif high < 0:
-                verdict = "NeuMF behind"
-            else:
-                verdict = "level (interval holds 0)"
-        rows.append([name, gap.get("delta"), low, high, gap.get("p_value"), verdict])
+            verdict = "level (interval holds 0)"
+        rows.append([name, gap["delta"], low, high, gap["p_value"], verdict])
     headers = ["baseline", "NeuMF − baseline", "95% low", "95% high", "p", "verdict"]
     return "<h3>Today: NeuMF against each baseline (test-day NDCG@10)</h3>" + _table(headers, rows)
 

@@ -338,9 +338,7 @@ class TrainingOutcome:
             },
             # NeuMF minus each baseline on the test day, with its paired interval and p-value
             "test_full_ndcg10_vs": {
-                name: {
-                    k: row["ndcg10"][k] for k in ("delta", "ci95", "p_value") if k in row["ndcg10"]
-                }
+                name: {k: row["ndcg10"][k] for k in ("delta", "ci95", "p_value")}
                 for name, row in self.bundle.metrics["comparison"]["test_full"].items()
             },
             "seconds": round(self.seconds, 1),
