@@ -69,13 +69,29 @@ BENCH_THREADS = 1
 
 
 def tuned_neumf_config() -> TrainConfig:
-    """The NeuMF setting tuned on MovieLens-100K validation (`TrainConfig`'s defaults).
+    """The NeuMF setting tuned on MovieLens-100K validation.
 
-    GMF 32, MLP 16 per side with a 32-16-8 tower, 6 uniform negatives per positive, batches of
-    16k, row-wise Adagrad 0.03 on embeddings and Adam 0.005 on the dense layers; early stopping
-    with patience 10 on validation NDCG@10 (full ranking).
+    `TrainConfig`'s defaults (GMF 32, MLP 16 per side with a 32-16-8 tower, 6 uniform negatives
+    per positive, batches of 16k, row-wise Adagrad 0.03 on embeddings and Adam 0.005 on the
+    dense layers; early stopping with patience 10 on validation NDCG@10, full ranking), plus
+    user vectors that pool the films watched before each positive (`history_order`
+    "sequence"), the newest weighted 1 and each one back 0.7 times less.
+
+    Leave-last-out holds out each user's last film, and what a user rated just before it says
+    much more about it than the whole profile does. Mean validation NDCG@10 over three seeds:
+    0.075 plain, 0.072 with the profile-order history, 0.120 / 0.126 / 0.125 / 0.123 / 0.117
+    with the sequence order at decay 0.6 / 0.7 / 0.8 / 0.9 / 0.95 (sampled protocol at 0.8:
+    0.505 against 0.408 plain).
     """
-    return TrainConfig(epochs=150, patience=10, seed=2024, num_threads=BENCH_THREADS)
+    return TrainConfig(
+        epochs=150,
+        patience=10,
+        seed=2024,
+        num_threads=BENCH_THREADS,
+        user_history=True,
+        history_order="sequence",
+        history_decay=0.7,
+    )
 
 
 @dataclass(frozen=True)
@@ -85,6 +101,8 @@ class QualityConfig:
     Attributes:
         neumf: NeuMF training settings.
         ease_l2_grid: EASE λ values tried on validation.
+        ease_recency_grid: Recency decays tried on validation for "ease_recency" (EASE at
+            the selected λ, scored with recency-weighted histories); () leaves it out.
         knn_k_grid: Item-kNN neighbourhood sizes tried on validation.
         refit: Refit every model on train + validation before the test (step 3 above).
         seeds: NeuMF is trained with this many consecutive seeds: their mean validation curve
@@ -97,6 +115,7 @@ class QualityConfig:
 
     neumf: TrainConfig = field(default_factory=tuned_neumf_config)
     ease_l2_grid: tuple[float, ...] = (100.0, 200.0, 300.0, 500.0, 800.0)
+    ease_recency_grid: tuple[float, ...] = (0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
     knn_k_grid: tuple[int, ...] = (10, 20, 50, 100, 200)
     refit: bool = True
     seeds: int = 3
@@ -323,9 +342,10 @@ def run_quality_on_split(
             `true_top50_share10` of each model's top-10 for the test users.
 
     Returns:
-        Model name (`neumf`, `popularity`, `itemknn`, `ease`) → metrics (`hr10_sampled`,
-        `ndcg10_sampled`, `hr10_full`, `ndcg10_full`, recall, MRR, coverage, novelty,
-        popularity bias, truth metrics when `truth` is given), the selected hyperparameters,
+        Model name (`neumf`, `popularity`, `itemknn`, `ease`, and `ease_recency` when its grid
+        is not empty) → metrics (`hr10_sampled`, `ndcg10_sampled`, `hr10_full`,
+        `ndcg10_full`, recall, MRR, coverage, novelty, popularity bias, truth metrics when
+        `truth` is given), the selected hyperparameters,
         timings, and for each baseline `neumf_vs`: NeuMF's delta and relative delta on each
         shared metric.
     """
@@ -358,6 +378,20 @@ def run_quality_on_split(
     info["ease"] = {"l2": l2, "valid_ndcg10_full": grid}
     info["ease"]["seconds"] = round(time.perf_counter() - started, 2)
 
+    if config.ease_recency_grid:
+        started = time.perf_counter()
+        decay, grid = _select(
+            "ease_recency",
+            config.ease_recency_grid,
+            lambda v: EASE(l2=float(l2), recency_decay=float(v)),
+            split,
+        )
+        models["ease_recency"] = EASE(l2=float(l2), recency_decay=float(decay)).fit(
+            fit_on, split.n_users, split.n_items
+        )
+        info["ease_recency"] = {"l2": l2, "recency_decay": decay, "valid_ndcg10_full": grid}
+        info["ease_recency"]["seconds"] = round(time.perf_counter() - started, 2)
+
     per_user: dict[str, dict[str, pd.Series]] = {}
 
     def score(model: Any) -> tuple[dict[str, Any], dict[str, pd.Series]]:
@@ -382,7 +416,7 @@ def run_quality_on_split(
         headline += [f"truth_ndcg{config.k}", f"true_top{DEFAULT_TOP_N}_share{config.k}"]
     results["neumf"]["per_seed"] = [{m: r[m] for m in headline} for r in per_seed]
     results["neumf"]["std"] = {m: float(np.std([r[m] for r in per_seed])) for m in headline}
-    for name in MODELS[1:]:
+    for name in models:
         result, per_user[name] = score(models[name])
         results[name] = {**result, **info[name]}
     for name, r in results.items():
@@ -465,6 +499,7 @@ def simulated_quality_config(train_pairs: int) -> QualityConfig:
     return QualityConfig(
         neumf=neumf,
         ease_l2_grid=(10.0, 50.0, 200.0, 500.0),
+        ease_recency_grid=(),  # the daily NeuMF pools whole profiles; order is not used here
         knn_k_grid=(10, 20, 50, 100, 200),
         refit=False,
     )

@@ -289,6 +289,20 @@ def train(
         str, typer.Option(help="--interactions: leave_last_out or temporal.")
     ] = "leave_last_out",
     epochs: Annotated[int | None, typer.Option(min=1, help="Upper bound on epochs.")] = None,
+    history_order: Annotated[
+        str,
+        typer.Option(
+            help="profile: each player's vector pools all their slots; sequence: each play "
+            "is learned from the slots played before it (for logs where order matters)."
+        ),
+    ] = "profile",
+    history_decay: Annotated[
+        float,
+        typer.Option(
+            max=1.0,
+            help="--history-order sequence: weight per step back from the newest play, in (0, 1].",
+        ),
+    ] = 1.0,
     out: Annotated[Path | None, typer.Option(help="Write the evaluation JSON here.")] = None,
     no_promote: Annotated[bool, typer.Option(help="Write the bundle but never promote.")] = False,
     data_dir: DataDirOption = None,
@@ -299,7 +313,17 @@ def train(
 
     if (as_of is None) == (interactions is None):
         raise typer.BadParameter("give exactly one of --as-of and --interactions")
-    overrides = {"epochs": epochs} if epochs else {}
+    if history_order not in ("profile", "sequence"):
+        raise typer.BadParameter(
+            f"must be 'profile' or 'sequence', got {history_order!r}", param_hint="--history-order"
+        )
+    if history_decay <= 0.0:
+        raise typer.BadParameter(
+            f"must be in (0, 1], got {history_decay}", param_hint="--history-decay"
+        )
+    overrides: dict[str, Any] = {"history_order": history_order, "history_decay": history_decay}
+    if epochs:
+        overrides["epochs"] = epochs
     if interactions is not None:
         from training.external import InteractionColumns, InteractionsFileError, train_on_file
 

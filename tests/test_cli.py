@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 from typer.testing import CliRunner
 
 from slotrec.cli import app
@@ -43,3 +46,54 @@ def test_simulate_rejects_out_of_range_dirt_rate(tmp_path):
     result = runner.invoke(app, ["simulate", "--dirt-rate", "2", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "--dirt-rate" in result.output
+
+
+def _play_log(tmp_path):
+    """30 users, each playing 6 of 12 items in time order (enough to hold two plays out)."""
+    rows = [
+        (f"u{user}", f"i{(user + step) % 12}", 1_000 * user + step)
+        for user in range(30)
+        for step in range(6)
+    ]
+    path = tmp_path / "plays.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(path, index=False)
+    return path
+
+
+def test_train_on_a_file_in_sequence_order_records_the_setting(tmp_path):
+    out = tmp_path / "eval.json"
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--interactions",
+            str(_play_log(tmp_path)),
+            "--history-order",
+            "sequence",
+            "--history-decay",
+            "0.7",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads(out.read_text())["training"]["config"]
+    assert (config["history_order"], config["history_decay"]) == ("sequence", 0.7)
+
+
+def test_train_rejects_an_unknown_history_order(tmp_path):
+    result = runner.invoke(
+        app, ["train", "--interactions", str(_play_log(tmp_path)), "--history-order", "random"]
+    )
+    assert result.exit_code == 2
+    assert "--history-order" in result.output and "'random'" in result.output
+
+
+def test_train_rejects_a_history_decay_outside_zero_to_one(tmp_path):
+    result = runner.invoke(
+        app, ["train", "--interactions", str(_play_log(tmp_path)), "--history-decay", "0"]
+    )
+    assert result.exit_code == 2
+    assert "--history-decay" in result.output

@@ -54,9 +54,16 @@ class NCFModel(nn.Module):
         raise NotImplementedError
 
     def with_history(
-        self, rows: list[torch.Tensor], users: torch.Tensor, items: torch.Tensor
+        self,
+        rows: list[torch.Tensor],
+        users: torch.Tensor,
+        items: torch.Tensor,
+        positions: torch.Tensor | None = None,
     ) -> list[torch.Tensor]:
-        """Training rows adjusted by the users' histories; models without one return `rows`."""
+        """Training rows adjusted by the users' histories; models without one return `rows`.
+
+        `positions` are the training rows the batch's positives come from.
+        """
         return rows
 
     def history_parameters(self) -> list[nn.Parameter]:

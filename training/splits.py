@@ -253,3 +253,11 @@ def _anti_join(held: pd.DataFrame, seen: pd.DataFrame) -> pd.DataFrame:
     seen_keys = seen[USER].to_numpy() * width + seen[ITEM].to_numpy()
     held_keys = held[USER].to_numpy() * width + held[ITEM].to_numpy()
     return held[~np.isin(held_keys, seen_keys)]
+
+
+def time_order_key(times: pd.Series) -> np.ndarray:
+    """Timestamps (numbers, datetimes, timezone-aware or not) as int64/float64 that sort alike."""
+    if pd.api.types.is_numeric_dtype(times):
+        return times.to_numpy(np.float64)
+    stamps = pd.to_datetime(times, utc=True)
+    return stamps.dt.tz_localize(None).to_numpy("datetime64[ns]").astype(np.int64)

@@ -35,7 +35,7 @@ from training.history import HistoryNeuMF, UserHistory
 from training.item_features import ItemFeatures
 from training.models import NCFModel, NeuMF, build_model
 from training.sampling import PositiveSet, SamplerKind, sample_negatives, sampler_probs
-from training.splits import ITEM, USER, WEIGHT
+from training.splits import ITEM, TIME, USER, WEIGHT, time_order_key
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +90,14 @@ class TrainConfig:
         history_alpha: Length normalisation of the pooling (`|history| ** -alpha`).
         history_lr: Adam learning rate of the history item tables.
         history_dropout: Share of history items dropped per training step.
-        max_history: Items pooled per user at most (the heaviest ones).
+        max_history: Items pooled per user at most (profile order: the heaviest ones;
+            sequence order: the most recent ones).
+        history_order: "profile" pools each user's whole (capped) window for every positive;
+            "sequence" pools, for each positive, only the slots played before it, recency
+            weighted, and scores with the most recent ones (`training.history.UserHistory`).
+            The sequence order needs a `timestamp` column.
+        history_decay: Sequence order: weight of a slot `s` steps before the newest pooled
+            one, `history_decay ** s` (1 = all count the same).
         item_features: Slot attributes (`training.item_features.FIELDS`) whose embeddings are
             added to every item vector of the history model; () disables. Needs the slot
             catalogue (`train_model(..., slots=...)`); baked into the plain item tables.
@@ -130,6 +137,8 @@ class TrainConfig:
     history_lr: float = 0.05
     history_dropout: float = 0.0
     max_history: int = 64
+    history_order: Literal["profile", "sequence"] = "profile"
+    history_decay: float = 1.0
     item_features: tuple[str, ...] = ()
     item_feature_lr: float = 0.05
     item_feature_sides: tuple[str, ...] = ("item", "history")
@@ -270,11 +279,14 @@ class Epoch:
         users: Shuffled positive users `[n_pos]`; every sample in row r belongs to `users[r]`.
         items: `[n_pos, 1 + negatives]`: column 0 the played item, the rest sampled negatives.
         weights: Sample weights `[n_pos, 1 + negatives]`.
+        rows: The training row each positive comes from `[n_pos]` (a sequence-order history
+            model pools the slots played before that row).
     """
 
     users: torch.Tensor
     items: torch.Tensor
     weights: torch.Tensor
+    rows: torch.Tensor
 
     def __len__(self) -> int:
         return self.items.numel()
@@ -316,13 +328,18 @@ class EpochBuilder:
         ).reshape(len(users), self.negatives)
         weights = np.full((len(users), width), self.negative_weight, np.float32)
         weights[:, 0] = self.weights[order]
-        return Epoch(torch.from_numpy(users), torch.from_numpy(items), torch.from_numpy(weights))
+        return Epoch(
+            torch.from_numpy(users),
+            torch.from_numpy(items),
+            torch.from_numpy(weights),
+            torch.from_numpy(order),
+        )
 
 
 def _batches(
     epoch: Epoch, batch_size: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """`(users [rows], items, labels, weights [rows, 1 + negatives])` views per step."""
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """`(users [rows], items, labels, weights [rows, 1 + negatives], training rows)` per step."""
     width = epoch.items.shape[1]
     rows = max(1, batch_size // width)  # positives per step, each with its negatives
     labels = torch.zeros(rows, width)
@@ -330,7 +347,7 @@ def _batches(
     for start in range(0, len(epoch.users), rows):
         part = slice(start, start + rows)
         users = epoch.users[part]
-        yield users, epoch.items[part], labels[: len(users)], epoch.weights[part]
+        yield users, epoch.items[part], labels[: len(users)], epoch.weights[part], epoch.rows[part]
 
 
 class _Stepper:
@@ -366,7 +383,12 @@ class _Stepper:
             group["lr"] *= factor
 
     def __call__(
-        self, users: torch.Tensor, items: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor
+        self,
+        users: torch.Tensor,
+        items: torch.Tensor,
+        labels: torch.Tensor,
+        weights: torch.Tensor,
+        positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         n_rows, width = items.shape
         flat_items = items.reshape(-1)
@@ -377,7 +399,7 @@ class _Stepper:
             weight.index_select(0, index[side]).requires_grad_() for weight, side in self.tables
         ]
         rows = [leaf.view(shape[side]) for leaf, (_, side) in zip(leaves, self.tables, strict=True)]
-        rows = self.model.with_history(rows, users, items)
+        rows = self.model.with_history(rows, users, items, positions)
         logits = self.model.forward_embedded(rows)  # [rows, width]
         loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weights)
         self.dense_opt.zero_grad(set_to_none=True)
@@ -446,14 +468,7 @@ def train_model(
             model = init
         elif kind == "neumf" and config.user_history:
             model = HistoryNeuMF(n_users, n_items, **args).set_history(
-                UserHistory(
-                    train[USER].to_numpy(),
-                    train[ITEM].to_numpy(),
-                    _positive_weights(train, config),
-                    n_users,
-                    n_items,
-                    config.max_history,
-                )
+                _user_history(train, n_users, n_items, config)
             )
             if config.item_features:
                 if slots is None:
@@ -469,6 +484,33 @@ def train_model(
         return _fit(model, train, valid, n_items, config, progress)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def _user_history(
+    train: pd.DataFrame, n_users: int, n_items: int, config: TrainConfig
+) -> UserHistory:
+    """The history model's pooled slots, in `config.history_order`."""
+    if config.history_order == "profile":
+        weights = _positive_weights(train, config)
+        users, items = train[USER].to_numpy(), train[ITEM].to_numpy()
+        return UserHistory(users, items, weights, n_users, n_items, config.max_history)
+    if config.history_order != "sequence":
+        raise ValueError(
+            f"history_order must be 'profile' or 'sequence', got {config.history_order!r}"
+        )
+    if TIME not in train:
+        raise ValueError(
+            f"history_order='sequence' orders each player's slots by time, but the training "
+            f"interactions have no {TIME!r} column"
+        )
+    return UserHistory.sequence(
+        train[USER].to_numpy(),
+        train[ITEM].to_numpy(),
+        time_order_key(train[TIME]),
+        n_users,
+        config.max_history,
+        config.history_decay,
+    )
 
 
 def _fit(
