@@ -341,6 +341,38 @@ class HistoryNeuMF(NeuMF):
             mlp_item,
         ]
 
+    def training_logits(
+        self,
+        rows: list[torch.Tensor],
+        users: torch.Tensor,
+        items: torch.Tensor,
+        positions: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The logits of `forward_embedded(with_history(...))`, without per-column user rows.
+
+        `with_history` gives the profile order's positive a different user vector from its
+        negatives, as `[n, width, dim]` user rows; the tower then multiplies `width` user rows
+        per positive instead of one. Here the row is scored once with the whole history
+        (user rows `[n, 1, dim]`, broadcast) and the positive once more with its history minus
+        itself, and column 0 is taken from the second pass.
+        """
+        assert self.history is not None, "call set_history() before training or scoring"
+        if self.history.sequential:
+            return super().training_logits(rows, users, items, positions)
+        gmf_user, gmf_item, mlp_user, mlp_item = rows
+        gmf_item, mlp_item = self._batch_item_rows(gmf_item, mlp_item, items)
+        full, without = self._pool(users, exclude=items[:, 0])
+        assert without is not None
+        full_gmf, full_mlp = self._split(full[:, None, :])
+        excl_gmf, excl_mlp = self._split(without[:, None, :])
+        every = self.forward_embedded(
+            [gmf_user + full_gmf, gmf_item, mlp_user + full_mlp, mlp_item]
+        )  # [n, width]
+        positive = self.forward_embedded(
+            [gmf_user + excl_gmf, gmf_item[:, :1], mlp_user + excl_mlp, mlp_item[:, :1]]
+        )  # [n, 1]
+        return torch.cat([positive, every[:, 1:]], 1)
+
     def _batch_item_rows(
         self, gmf_item: torch.Tensor, mlp_item: torch.Tensor, items: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -399,8 +399,7 @@ class _Stepper:
             weight.index_select(0, index[side]).requires_grad_() for weight, side in self.tables
         ]
         rows = [leaf.view(shape[side]) for leaf, (_, side) in zip(leaves, self.tables, strict=True)]
-        rows = self.model.with_history(rows, users, items, positions)
-        logits = self.model.forward_embedded(rows)  # [rows, width]
+        logits = self.model.training_logits(rows, users, items, positions)  # [rows, width]
         loss = F.binary_cross_entropy_with_logits(logits, labels, weight=weights)
         self.dense_opt.zero_grad(set_to_none=True)
         loss.backward()
