@@ -304,3 +304,11 @@ def test_training_logits_equal_the_per_column_reference(order: str) -> None:
     assert fast.shape == (3, 2)
     assert torch.allclose(fast, slow, atol=1e-6)
     assert torch.allclose(fast_grad, slow_grad, atol=1e-6)
+
+
+def test_a_sequence_history_built_on_other_rows_is_refused() -> None:
+    net = HistoryNeuMF(3, 4, gmf_dim=4, mlp_dim=4, layers=(8, 4)).set_history(sequence())
+    train = pd.DataFrame({"user_idx": [0, 2], "item_idx": [1, 0], "timestamp": [1, 2]})
+    config = TrainConfig(epochs=1, num_threads=1)
+    with pytest.raises(ValueError, match="indexes 4 training rows, but 2 were given"):
+        train_model("neumf", train, None, config, n_users=3, n_items=4, init=net)

@@ -521,6 +521,13 @@ def _fit(
     progress: Callable[[EpochStats], None] | None,
 ) -> TrainResult:
     started = time.perf_counter()
+    history = model.history if isinstance(model, HistoryNeuMF) else None
+    if history is not None and history.row_end is not None and len(history.row_end) != len(train):
+        # the sequence order finds each positive's window by its row in `train`
+        raise ValueError(
+            f"the model's sequence-order history indexes {len(history.row_end)} training rows, "
+            f"but {len(train)} were given: build the history from the frame it trains on"
+        )
     rng = np.random.default_rng(config.seed)
     epochs = EpochBuilder(train, n_items, config)
     step = _Stepper(model, config)
