@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEMO_DIR ?= data/demo
 
-.PHONY: setup redis demo demo-quick demo-closed-loop test test-fast lint typecheck bench-data clean
+.PHONY: setup system-deps redis demo demo-quick demo-closed-loop test test-fast lint typecheck bench-data clean
 
 # Re-install only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -18,16 +18,26 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian's redis-server, for the Redis online store and its tests (tests/test_redis_backend.py).
-# Installed when missing and apt-get can run (as root, or through password-less sudo); if it
-# cannot be, the Redis tests are skipped with the reason, and the rest still runs.
+# The Debian packages the tests need: redis-server (the Redis online store and its tests),
+# wrk (the HTTP load tests, tests/test_wrk_load.py) and Java 17 (dbt on Spark,
+# tests/test_dbt_spark.py). Installed when missing and apt-get can run (as root, or through
+# password-less sudo); a package that cannot be installed is named, and its tests skip saying so.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || (command -v sudo >/dev/null && echo sudo -n))
-APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server
+APT_INSTALL := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends
+SYSTEM_PACKAGES := redis-server:redis-server wrk:wrk java:openjdk-17-jre-headless
 
+system-deps:
+	@for pair in $(SYSTEM_PACKAGES); do \
+		command=$${pair%%:*}; package=$${pair#*:}; \
+		command -v $$command >/dev/null \
+			|| $(APT_INSTALL) $$package >/dev/null 2>&1 \
+			|| ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(APT_INSTALL) $$package >/dev/null 2>&1) \
+			|| echo "warning: could not install $$package: the tests that need $$command will be skipped"; \
+	done
+
+# kept for scripts that call it: the Redis server alone
 redis:
-	@command -v redis-server >/dev/null \
-		|| $(APT_INSTALL) >/dev/null \
-		|| ($(SUDO) apt-get update -q >/dev/null && $(APT_INSTALL) >/dev/null) \
+	@command -v redis-server >/dev/null || $(APT_INSTALL) redis-server >/dev/null \
 		|| echo "warning: could not install redis-server: the Redis tests will be skipped"
 
 ## The main job end to end on the embedded default: simulate a casino world, run the daily
@@ -43,7 +53,7 @@ demo-quick: setup
 demo-closed-loop: demo
 
 ## Every test, slow end-to-end ones included (what CI runs).
-test: setup redis
+test: setup system-deps
 	$(BIN)/python -m pytest -q --timeout=900
 
 ## Unit tests only.

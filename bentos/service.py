@@ -36,10 +36,12 @@ import torch
 
 from bentos import api, metrics
 from bentos.catalog import Catalog, load_catalog, slot_infos
+from bentos.client_errors import log_client_errors_as_warnings
 from bentos.clock import service_clock
 from bentos.experiments import Strategy, assign, load_experiments
 from bentos.guard import RequestGuard
 from bentos.new_games import NewGameRegistry, stage
+from bentos.realtime.events import refuse_absurd_amounts
 from bentos.realtime.state import ThresholdCrossing, UserLiveState
 from bentos.realtime.store import LiveStateStore, LiveStateUnavailable
 from bentos.recommender import ranker
@@ -61,6 +63,8 @@ log = logging.getLogger(__name__)
 # Before BentoML builds the app: its request timeout otherwise keeps each request's objects
 # alive for 30 s, and the garbage collector's full passes over them stalled the worker.
 cancel_timeout_timers()
+# A client's bad request (422, 404, 409) is a warning line, not "[ERROR] Exception on ...".
+log_client_errors_as_warnings()
 
 API_PATHS = frozenset(
     {"/recommend", "/similar", "/events", "/onboard", "/slots", "/restrictions", "/reload", "/noop"}
@@ -481,6 +485,7 @@ class SlotrecService:
     def events(self, request: api.EventsRequest, /) -> api.EventsResponse:
         """Record play events; answer with a fresh suggestion for each threshold crossing."""
         with _timed("events"):
+            refuse_absurd_amounts(list(request.events), self.settings.max_event_amount)
             self._poll()
             pools = self._pools
             registered = pools.exploring | pools.graduated | pools.retired

@@ -113,9 +113,20 @@ REJECT_REASONS: Final = (
     "negative_duration",
     "absurd_duration",
     "negative_amount",
+    "absurd_amount",
     "unknown_user",
     "unknown_slot",
+    # Rules on play as a whole, judged after every row rule (dbt's int_events_checked):
+    "overlapping_play",  # a play event claims seconds its session already reported
+    "overlapping_session",  # a session on a slot starts while the player's earlier one runs
+    "over_day_capacity",  # play past what one day holds, for one player
 )
+# The reasons above that judge play as a whole rather than one row.
+SESSION_REJECT_REASONS: Final = ("overlapping_play", "overlapping_session", "over_day_capacity")
+# Tolerance of those rules: stretches of play overlapping by at most this much are clock jitter.
+PLAY_OVERLAP_TOLERANCE_SECONDS: Final = 5
+# The most play one player's day can hold.
+DAY_CAPACITY_SECONDS: Final = 86_400
 # An event whose occurred_at lies more than this after the end of its delivery day is "future".
 FUTURE_TOLERANCE_SECONDS: Final = 600
 # An event delivered more than this many days after it happened is "too_late" to attribute.

@@ -147,6 +147,22 @@ class Settings(BaseSettings):
         description="The run report warns when a day delivers over this many times the median "
         "raw rows of the previous delivery days, or under the median divided by it.",
     )
+    max_event_amount: float = Field(
+        default=1_000_000.0,
+        gt=0,
+        description="The largest bet or win one event may carry, in the operator's currency "
+        "unit: a raw row above it is quarantined (absurd_amount) and `events` refuses it (422). "
+        "One 1e308 stake would turn a player's average bet into infinity.",
+    )
+    max_repeated_event_share: float = Field(
+        default=0.2,
+        gt=0,
+        le=1,
+        description="A delivery day in which more than this share of the play events repeat an "
+        "earlier event exactly (same player, slot, type, time, duration and amounts) under new "
+        "ids is an export delivered twice: the run stops and says so. Below it, the copies are "
+        "quarantined (overlapping_play, overlapping_session) and the day goes on.",
+    )
     train_budget_minutes: float = Field(
         default=15.0,
         gt=0,

@@ -74,6 +74,9 @@ def dbt_vars(
         "from_date": (from_date or as_of).isoformat(),
         "data_dir": str(settings.layout.root),
         "interaction_window_days": settings.interaction_window_days,
+        # the ingest checks' bounds (int_events_checked, delivery_session_checks)
+        "max_event_amount": settings.max_event_amount,
+        "max_repeated_event_share": settings.max_repeated_event_share,
         # the at-risk rule thresholds (dbt_project/macros/risk_rules.sql)
         **{name: getattr(settings, name) for name in RISK_RULE_SETTINGS},
     }
@@ -220,10 +223,11 @@ def build(
     proc = run_dbt(settings, args, staged, on_line, dbt_run_env(settings, as_of, from_date))
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
+        guard = _delivered_twice_message(settings, staged)
         staged.unlink(missing_ok=True)
         raise TransformError(
             f"dbt build for {as_of} failed (exit {proc.returncode}); the warehouse was left "
-            f"as it was.\n{_failure_summary(proc.stdout)}"
+            f"as it was.\n{guard}{_failure_summary(proc.stdout)}"
         )
     os.replace(staged, live)
     models, tests = _count_results(settings)
@@ -258,6 +262,45 @@ def _build_on_spark(
     models, tests = _count_results(settings)
     log.info("dbt build on Spark ok in %.1fs: %d models, %d tests", seconds, models, tests)
     return TransformResult(seconds=seconds, warehouse=tables, models=models, tests=tests)
+
+
+# The dbt test that stops a run whose delivery is an export delivered twice (marts/_models.yml).
+EXPORT_GUARD_TEST = "export_delivered_twice"
+
+
+def _delivered_twice_message(settings: Settings, staged: Path) -> str:
+    """What the export guard found, in words, when it is among the failed tests; else ''.
+
+    Read from the staged warehouse dbt just built (the `delivery_checks` rows over the bar),
+    before that copy is thrown away.
+    """
+    failed = [
+        r["unique_id"]
+        for r in _read_run_results(settings).get("results", [])
+        if r.get("status") in ("fail", "error") and EXPORT_GUARD_TEST in r.get("unique_id", "")
+    ]
+    if not failed:
+        return ""
+    import duckdb
+
+    try:
+        with duckdb.connect(str(staged), read_only=True) as con:
+            rows = con.execute(
+                "select delivered_on, repeated_event_count, play_event_count, "
+                "repeated_event_share, max_repeated_event_share from delivery_checks "
+                "where repeated_event_share > max_repeated_event_share order by 1"
+            ).fetchall()
+    except duckdb.Error:
+        rows = []
+    lines = [
+        f"delivery {day} looks like an export delivered twice: {repeated:,} of its "
+        f"{events:,} play events ({share:.0%}) repeat an earlier event exactly under new ids "
+        f"(the bar is SLOTREC_MAX_REPEATED_EVENT_SHARE = {bar:g}); remove the second copy "
+        f"from raw/events/day={day}/ and run the day again."
+        for day, repeated, events, share, bar in rows
+    ]
+    found = lines or ["an export looks delivered twice (test export_delivered_twice)."]
+    return "\n".join(found) + "\n"
 
 
 def _read_run_results(settings: Settings) -> dict[str, Any]:

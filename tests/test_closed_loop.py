@@ -3,9 +3,10 @@ clock (unit), and the whole demo against a real `bentoml serve` on a tiny world 
 
 from __future__ import annotations
 
+import json
 import math
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,14 @@ import numpy as np
 import pytest
 
 from bentos.clock import FileClock, set_simulated_now
-from slotrec.closed_loop import ClosedLoopConfig, fresh_data_dir, run_closed_loop, true_winner
+from slotrec.closed_loop import (
+    ClosedLoopConfig,
+    demo_settings,
+    fresh_data_dir,
+    prepare_history,
+    run_closed_loop,
+    true_winner,
+)
 from slotrec.settings import DataLayout
 from slotrec.simulator import SimulationConfig, simulate_world
 from slotrec.simulator.affinity import true_affinity
@@ -243,3 +251,41 @@ def test_closed_loop_days_against_a_real_service(tmp_path: Path):
     )
     assert (tmp_path / "closed_loop" / "summary.json").exists()
     assert any("service stopped" in line for line in lines)
+
+
+# --- the demo's first minute, on any day ----------------------------------------------------
+# (today, seed, players, slots). The first is the demo's own size on the day it once failed
+# (history from 2026-11-24: an at-risk player's overlapping sessions put 27 hours of play on
+# one slot in one day, and a dbt test failed the whole day); the rest move the date around.
+HISTORY_CASES = [
+    (date(2026, 12, 4), 7, 2_000, 200),
+    (date(2026, 12, 5), 7, 600, 60),
+    (date(2026, 6, 13), 11, 600, 60),
+    (date(2027, 1, 3), 3, 600, 60),
+    (None, 5, 600, 60),  # whatever today is when CI runs
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("today", "seed", "players", "slots"), HISTORY_CASES)
+def test_the_history_step_passes_on_any_day(tmp_path, today, seed, players, slots):
+    config = ClosedLoopConfig(
+        players=players, slots=slots, seed=seed, today=today, with_monitoring=False
+    )
+    settings = demo_settings(tmp_path, admin_token="t")
+    prepare_history(settings, config)  # raises RuntimeError naming the step on a failure
+
+    last = config.loop_days()[0] - timedelta(days=1)
+    report = json.loads((settings.layout.runs_dir / last.isoformat() / "report.json").read_text())
+    assert report["status"] == "ok"
+    if players >= 2_000:  # the demo's size: the first bundle must serve
+        assert report["training"]["promoted"], report["training"]["gate"]
+    # every planted defect of every delivery day is quarantined with its reason, none other
+    for run in sorted(settings.layout.runs_dir.glob("*/report.json")):
+        for day in json.loads(run.read_text())["ingest"]:
+            manifest = json.loads(
+                (settings.layout.truth_dir / "dirt" / f"day={day['day']}.json").read_text()
+            )
+            planted = {k: v for k, v in manifest["rejected"].items() if v}
+            assert {k: v for k, v in day["rows_quarantined"].items() if v} == planted
+            assert day["rows_out"] == manifest["clean_rows"]

@@ -21,6 +21,9 @@ def test_dbt_vars_mirror_the_python_contract():
     assert DBT_VARS["future_tolerance_seconds"] == schema.FUTURE_TOLERANCE_SECONDS
     assert DBT_VARS["max_lateness_days"] == schema.MAX_LATENESS_DAYS
     assert DBT_VARS["max_event_duration_seconds"] == schema.MAX_EVENT_DURATION_SECONDS
+    assert DBT_VARS["session_reject_reasons"] == list(schema.SESSION_REJECT_REASONS)
+    assert DBT_VARS["play_overlap_tolerance_seconds"] == schema.PLAY_OVERLAP_TOLERANCE_SECONDS
+    assert DBT_VARS["day_capacity_seconds"] == schema.DAY_CAPACITY_SECONDS
     assert set(DBT_VARS["required_event_columns"]) <= set(schema.REQUIRED_EVENT_COLUMNS)
 
 

@@ -191,6 +191,15 @@ SESSION_C = [
     event("e-c3", "u2", "s1", "sc", "session_end", "2026-01-06 12:06", 60, 1, 0),
 ]
 
+SESSION_G = [
+    event("e-g0", "u2", "s1", "sg", "session_start", "2026-01-05 00:00"),
+    *(
+        event(f"e-g{h}", "u2", "s1", "sg", "heartbeat", f"2026-01-05 {4 * h:02d}:00", 14400, 1, 0)
+        for h in range(1, 6)
+    ),
+    event("e-g6", "u2", "s1", "sg", "session_end", "2026-01-05 23:00", 10800, 1, 0),
+]
+
 DAY_1_FILE_0 = [
     *SESSION_A,
     *SESSION_B,
@@ -219,6 +228,23 @@ DAY_1_FILE_0 = [
     dirty("unknown_slot", "x-13", slot_id="s3"),
     # negative duration beats unknown slot
     dirty("negative_duration", "x-14", slot_id="s_ghost", duration_seconds=-1.0),
+    # a stake no event can carry (above the max_event_amount run setting, 1e6)
+    dirty("absurd_amount", "x-15", bet_amount=1e308),
+    # --- rows each valid, but not together: the rules on play as a whole ---
+    # e-a2 re-sent 2 s later under a new id: it claims 10:00:02-10:01:02, which e-a2 covered
+    {
+        **event("e-a2r", "u1", "s1", "sa", "heartbeat", "2026-01-06 10:01:02", 60, 10, 5),
+        "_reason": "overlapping_play",
+    },
+    # a second tab on s1 (session sa2, 10:00:30-10:01:30) while sa (10:00-10:02:30) runs
+    {
+        **event("e-s1", "u1", "s1", "sa2", "session_start", "2026-01-06 10:00:30"),
+        "_reason": "overlapping_session",
+    },
+    {
+        **event("e-s2", "u1", "s1", "sa2", "session_end", "2026-01-06 10:01:30", 60, 5, 0),
+        "_reason": "overlapping_session",
+    },
 ]
 
 DAY_1_FILE_1 = [
@@ -229,6 +255,18 @@ DAY_1_FILE_1 = [
     event("e-l2", "u2", "s2", "sl", "session_end", "2025-12-30 12:20", 1200, 40, 0),
     # 00:05 on day 2 is inside the 600 s tolerance of day 1: clean, played on 2026-01-07
     event("e-t1", "u3", "s1", None, "click", "2026-01-07 00:05", None, None, None),
+    # u2's 2026-01-05, delivered late: session sg on s1 from 00:00 claims 5 x 14400 + 10800 =
+    # 82,800 s; a second tab on s2 (sh, 10:00-11:30, 5,400 s) is allowed on another slot, but
+    # it takes the day to 88,200 s, past the 86,400 a day holds: sh is out, sg stays
+    *SESSION_G,
+    {
+        **event("e-h1", "u2", "s2", "sh", "session_start", "2026-01-05 10:00"),
+        "_reason": "over_day_capacity",
+    },
+    {
+        **event("e-h2", "u2", "s2", "sh", "session_end", "2026-01-05 11:30", 5400, 5, 0),
+        "_reason": "over_day_capacity",
+    },
 ]
 
 DAY_2_FILE_0 = [
@@ -336,6 +374,7 @@ def run_dbt(
 
 MODELS = (
     "int_events_checked",
+    "delivery_checks",
     "int_sessions_rolled_to_user_slot_days",
     "quarantined_events",
     "daily_ingest_counts",

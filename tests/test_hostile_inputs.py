@@ -367,8 +367,8 @@ def test_ten_times_the_players_runs_with_a_volume_warning(case, world):
 
 
 @pytest.mark.slow
-def test_a_day_exported_ten_times_fails_its_data_test_and_changes_nothing(case, world):
-    # the same sessions ten times over with fresh event ids: more play than a day has
+def test_a_day_exported_ten_times_is_named_as_such_and_changes_nothing(case, world):
+    # the same sessions ten times over with fresh event ids: 90% of the play repeats itself
     table = pq.read_table(world.day_file)
     pq.write_table(
         pa.concat_tables([_copy_ids(table, ("event_id",), k) for k in range(10)]),
@@ -379,11 +379,69 @@ def test_a_day_exported_ten_times_fails_its_data_test_and_changes_nothing(case, 
         run_daily(case, DAY)
 
     assert failure.value.step == "transform"
-    assert "value_between_int_sessions_rolled_to_user_slot_days_play_seconds" in str(failure.value)
+    message = str(failure.value)
+    assert f"delivery {DAY} looks like an export delivered twice" in message
+    assert "(90%) repeat an earlier event exactly under new ids" in message
+    assert "export_delivered_twice" in message
     assert_nothing_changed(case, world)
     report = failed_report(case)
     # the check before dbt already saw the spike: the failed run's report says so too
     assert [w.split(":")[0] for w in report["warnings"]] == [f"volume spike on {DAY}"]
+    fix_and_rerun(case, world)
+
+
+@pytest.mark.slow
+def test_yesterdays_export_delivered_again_today_is_named_and_changes_nothing(case, world):
+    # day 4's file once more in day 5's folder, under new event and session ids
+    yesterday = pq.read_table(
+        Settings(data_dir=world.base).layout.raw_events_day_dir(PREVIOUS) / RAW_FILE
+    )
+    pq.write_table(
+        _copy_ids(yesterday, ("event_id", "session_id"), 1), day_dir(case) / "again.parquet"
+    )
+
+    with pytest.raises(StepFailed) as failure:
+        run_daily(case, DAY)
+
+    assert failure.value.step == "transform"
+    assert f"delivery {DAY} looks like an export delivered twice" in str(failure.value)
+    assert_nothing_changed(case, world)
+    fix_and_rerun(case, world)
+
+
+@pytest.mark.slow
+def test_a_few_sessions_reported_twice_are_quarantined_and_the_day_goes_on(case, world):
+    # ten clean sessions re-sent under new event and session ids: a second tab, not a second
+    # export (sessions whose rows were all clean in the clean run, started on this day)
+    table = pq.read_table(world.day_file).to_pandas()
+    clean_ids = {i for i, row in world.clean_checked.items() if row[-1] is None}
+    whole = table.groupby("session_id").filter(
+        lambda rows: (
+            rows["event_id"].isin(clean_ids).all() and (rows["event_type"] == "session_start").any()
+        )
+    )
+    sessions = sorted(whole["session_id"].unique())[:10]
+    originals = pa.Table.from_pandas(
+        table[table["session_id"].isin(sessions)], preserve_index=False
+    )
+    copies = _copy_ids(originals, ("event_id", "session_id"), 1).to_pandas()
+    pq.write_table(
+        pa.Table.from_pandas(copies, preserve_index=False), day_dir(case) / "tabs.parquet"
+    )
+    # each copy is a session on its original's slot at its original's times: one of the two
+    # is out, every row of it on that slot; the copy's other lobby tiles are plain impressions
+    played = copies[copies["event_type"] == "session_start"].set_index("session_id")["slot_id"]
+    on_its_slot = int((copies["slot_id"] == copies["session_id"].map(played)).sum())
+    assert len(sessions) == 10 and on_its_slot > 0
+
+    report, _ = run_daily(case, DAY)
+
+    assert report.status == "ok"
+    [day] = [d for d in report.ingest if d.day == DAY.isoformat()]
+    [clean_day] = [d for d in world.clean.ingest if d.day == DAY.isoformat()]
+    before = clean_day.rows_quarantined["overlapping_session"]
+    assert day.rows_quarantined["overlapping_session"] == before + on_its_slot
+    assert day.rows_out == clean_day.rows_out + len(copies) - on_its_slot
     fix_and_rerun(case, world)
 
 

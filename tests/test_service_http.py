@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -77,14 +78,38 @@ def test_events_then_recommend_over_http_excludes_the_played_slot(client):
         ("/onboard", {"user_id": "u1", "themes": ["jazz"]}, "themes.0", "literal_error"),
     ],
 )
-def test_bad_requests_get_422_naming_the_field_and_rule(client, path, payload, field, rule):
-    response = client.post(path, json=payload)
+def test_bad_requests_get_422_naming_the_field_and_rule(client, caplog, path, payload, field, rule):
+    with caplog.at_level(logging.INFO):
+        response = client.post(path, json=payload)
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert field in {d["field"] for d in detail}
     if rule is not None:
         assert rule in {d["rule"] for d in detail}
     assert field in response.json()["error"]
+    _assert_logged_as_client_error(caplog, path, 422)
+
+
+def _assert_logged_as_client_error(caplog, path: str, status: int) -> None:
+    """One warning line naming path and status; no ERROR record, no traceback."""
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(m.startswith(f"client error {status} on {path}") for m in warnings), warnings
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_an_absurd_stake_is_refused_naming_the_field(client, caplog):
+    events = play_events("u0001", "s003", 10.0, "ses-absurd")
+    events[1]["bet_amount"] = 1e308  # one such stake once turned avg_bet_30d into infinity
+    with caplog.at_level(logging.INFO):
+        response = client.post("/events", json={"events": events})
+    assert response.status_code == 422, response.text
+    [entry] = response.json()["detail"]
+    assert entry["field"] == "events.1.bet_amount" and entry["rule"] == "less_than_equal"
+    assert "1000000" in entry["message"]
+    _assert_logged_as_client_error(caplog, "/events", 422)
+    events[1]["bet_amount"] = 1_000_000.0  # the bound itself is allowed
+    assert client.post("/events", json={"events": events}).status_code == 200
 
 
 def test_a_bad_event_names_its_position_and_field(client):
@@ -105,10 +130,12 @@ def test_malformed_json_and_oversized_bodies_are_refused(client):
     assert "limit" in huge.json()["error"]
 
 
-def test_similar_on_an_unknown_slot_is_a_json_404(client):
-    response = client.post("/similar", json={"slot_id": "s999999"})
+def test_similar_on_an_unknown_slot_is_a_json_404(client, caplog):
+    with caplog.at_level(logging.INFO):
+        response = client.post("/similar", json={"slot_id": "s999999"})
     assert response.status_code == 404
     assert response.json() == {"error": "slot_id 's999999' is not in the index"}
+    _assert_logged_as_client_error(caplog, "/similar", 404)
 
 
 def test_admin_endpoints_need_the_token(client):

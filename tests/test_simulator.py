@@ -14,22 +14,26 @@ import pytest
 from pydantic import ValidationError
 
 from slotrec.schema import (
+    DAY_CAPACITY_SECONDS,
     EVENT_TYPES,
     FUTURE_TOLERANCE_SECONDS,
     MAX_EVENT_DURATION_SECONDS,
     MAX_LATENESS_DAYS,
     ONBOARDING_SCHEMA,
+    PLAY_OVERLAP_TOLERANCE_SECONDS,
     PLAYER_SCHEMA,
     RAW_EVENT_SCHEMA,
     REJECT_REASONS,
+    SESSION_REJECT_REASONS,
     SLOT_CATALOGUE_SCHEMA,
     THEMES,
 )
-from slotrec.settings import DataLayout
+from slotrec.settings import DataLayout, Settings
 from slotrec.simulator import SimulationConfig, load_truth, simulate_world, true_affinity
 from slotrec.simulator.affinity import affinity_matrix
 from slotrec.simulator.catalogue import build_catalogue
 from slotrec.simulator.dirt import DEFECT_WEIGHTS
+from slotrec.simulator.play_dirt import PLAY_DEFECT_WEIGHTS, PLAY_DEFECTS
 from slotrec.simulator.players import build_players
 
 TINY = {
@@ -44,6 +48,7 @@ TINY = {
     "at_risk_share": 0.15,
 }
 PLAY_TYPES = ("heartbeat", "session_end")
+ABSURD_AMOUNT = Settings.model_fields["max_event_amount"].default
 
 
 @pytest.fixture(scope="module")
@@ -87,15 +92,66 @@ def _defects(events: pd.DataFrame, layout: DataLayout) -> pd.DataFrame:
             "negative_duration": events["duration_seconds"] < 0,
             "absurd_duration": events["duration_seconds"] > MAX_EVENT_DURATION_SECONDS,
             "negative_amount": (events["bet_amount"] < 0) | (events["win_amount"] < 0),
+            "absurd_amount": (events["bet_amount"] > ABSURD_AMOUNT)
+            | (events["win_amount"] > ABSURD_AMOUNT),
             "unknown_user": events["user_id"].notna() & ~events["user_id"].isin(users),
             "unknown_slot": events["slot_id"].notna() & ~events["slot_id"].isin(slots),
         }
     )
 
 
+def _play_defects(events: pd.DataFrame, row_clean: pd.Series) -> pd.DataFrame:
+    """The rules on play as a whole, written again in pandas for the whole world at once.
+
+    An independent reading of int_events_checked's three rules: each judges only rows that pass
+    every row rule, and a row breaks the first one it meets.
+    """
+    tolerance = PLAY_OVERLAP_TOLERANCE_SECONDS
+    out = pd.DataFrame(False, index=events.index, columns=list(SESSION_REJECT_REASONS))
+    play = events[row_clean & events["event_type"].isin((*PLAY_TYPES, "session_start"))].copy()
+    play["at"] = (play["occurred_at"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    play["from"] = play["at"] - play["duration_seconds"]
+    play = play.sort_values(["user_id", "session_id", "at", "event_id"])
+    covered = play.groupby(["user_id", "session_id"])["at"].transform(
+        lambda at: at.cummax().shift()
+    )
+    out.loc[play.index[play["from"] < covered - tolerance], "overlapping_play"] = True
+    play = play[~out.loc[play.index, "overlapping_play"]]
+
+    keys = ["user_id", "slot_id", "session_id"]
+    spans = play.groupby(keys).agg(start=("from", "min"), end=("at", "max")).reset_index()
+    spans = spans.sort_values(["user_id", "slot_id", "start", "session_id"])
+    busy = spans.groupby(["user_id", "slot_id"])["end"].transform(lambda e: e.cummax().shift())
+    overlapping = spans.loc[spans["start"] < busy - tolerance, keys]
+    hit = events[keys].merge(overlapping.assign(hit=True), on=keys, how="left")["hit"].notna()
+    out["overlapping_session"] = hit.to_numpy() & row_clean.to_numpy()
+
+    play = play.merge(overlapping.assign(hit=True), on=keys, how="left")
+    play = play[play["hit"].isna()]
+    play["played_on"] = play["occurred_at"].dt.floor("D")
+    days = ["user_id", "session_id", "played_on"]
+    parts = play.groupby(days).agg(start=("from", "min"), seconds=("duration_seconds", "sum"))
+    parts = parts.reset_index().sort_values(["user_id", "played_on", "start", "session_id"])
+    parts["total"] = parts.groupby(["user_id", "played_on"])["seconds"].cumsum()
+    full = parts.loc[parts["total"] > DAY_CAPACITY_SECONDS, days].assign(hit=True)
+    on_day = events.assign(played_on=events["occurred_at"].dt.floor("D"))[days]
+    hit = on_day.merge(full, on=days, how="left")["hit"].notna().to_numpy()
+    out["over_day_capacity"] = hit & row_clean.to_numpy()
+    # the first rule broken is the reason
+    out["overlapping_session"] &= ~out["overlapping_play"]
+    out["over_day_capacity"] &= ~(out["overlapping_play"] | out["overlapping_session"])
+    return out
+
+
+def _all_defects(events: pd.DataFrame, layout: DataLayout) -> pd.DataFrame:
+    """Row rules, then the rules on play: one boolean column per reject reason."""
+    rows = _defects(events, layout)
+    return pd.concat([rows, _play_defects(events, ~rows.any(axis=1))], axis=1)
+
+
 def _clean(events: pd.DataFrame, layout: DataLayout) -> pd.DataFrame:
     """Rows a quarantine would keep (first copy of each duplicate)."""
-    return events[~_defects(events, layout).any(axis=1)]
+    return events[~_all_defects(events, layout).any(axis=1)]
 
 
 # --- configuration -------------------------------------------------------------------------
@@ -120,8 +176,26 @@ def test_config_is_frozen() -> None:
         config.days = 3  # type: ignore[misc]
 
 
-def test_every_reject_reason_has_a_defect() -> None:
-    assert set(DEFECT_WEIGHTS) == set(REJECT_REASONS)
+def test_every_reject_reason_but_day_capacity_has_a_planted_defect() -> None:
+    planted = set(DEFECT_WEIGHTS) | set(PLAY_DEFECTS.values())
+    assert planted == set(REJECT_REASONS) - {"over_day_capacity"}
+    assert set(PLAY_DEFECT_WEIGHTS) == set(PLAY_DEFECTS)
+
+
+def test_the_manifest_lists_the_play_dirt_by_kind(world: tuple[SimulationConfig, DataLayout]):
+    config, layout = world
+    planted = dict.fromkeys(PLAY_DEFECTS, 0)
+    rejected = dict.fromkeys(REJECT_REASONS, 0)
+    for day in config.day_list:
+        manifest = json.loads((layout.truth_dir / "dirt" / f"day={day}.json").read_text())
+        for kind, rows in manifest["play_dirt"].items():
+            planted[kind] += rows
+        for reason, rows in manifest["rejected"].items():
+            rejected[reason] += rows
+    assert all(planted.values()), planted
+    for reason in set(PLAY_DEFECTS.values()):
+        kinds = [kind for kind, r in PLAY_DEFECTS.items() if r == reason]
+        assert rejected[reason] == sum(planted[k] for k in kinds)
 
 
 # --- files and schemas ---------------------------------------------------------------------
@@ -223,7 +297,7 @@ def test_progress_is_reported(tmp_path: Path) -> None:
 def test_manifests_match_the_rows(world: tuple[SimulationConfig, DataLayout]) -> None:
     config, layout = world
     events = _events(layout, config)
-    defects = _defects(events, layout)
+    defects = _all_defects(events, layout)
     assert defects.sum(axis=1).max() <= 1, "a dirty row must carry exactly one defect"
     found_any = dict.fromkeys(REJECT_REASONS, 0)
     for day in config.day_list:
@@ -238,6 +312,8 @@ def test_manifests_match_the_rows(world: tuple[SimulationConfig, DataLayout]) ->
         assert manifest["late_rows"] == late.sum()
         for reason, count in counts.items():
             found_any[reason] += count
+    # every planted defect occurs; play past a day's capacity is never planted (play_dirt.py)
+    assert found_any.pop("over_day_capacity") == 0
     assert all(found_any.values()), f"every defect should occur in the tiny world: {found_any}"
     # late rows are one day late at most; the first day cannot have any
     first = json.loads((layout.truth_dir / "dirt" / f"day={config.start_date}.json").read_text())
@@ -249,7 +325,7 @@ def test_no_dirt_when_dirt_rate_is_zero(tmp_path: Path) -> None:
     layout = DataLayout(tmp_path)
     summary = simulate_world(config, layout)
     events = _events(layout, config)
-    assert not _defects(events, layout).any().any()
+    assert not _all_defects(events, layout).any().any()
     assert sum(summary.rejected.values()) == 0
     assert summary.delivered_rows == summary.clean_rows == len(events)
     assert summary.late_rows > 0  # lateness is valid, not dirt
@@ -436,3 +512,61 @@ def test_onboarding_answers_follow_true_tastes(world: tuple[SimulationConfig, Da
     hits = [theme in top3[user] for user, theme in zip(answers["user_id"], first, strict=True)]
     assert len(hits) > 20 and np.mean(hits) > 0.7
     assert pq.read_table(layout.onboarding_path).column("preferred_providers").null_count > 0
+
+
+# --- time: one player, one session at a time ------------------------------------------------
+def _demo_start_dates() -> list[date]:
+    """The first history day the closed-loop demo picks today, for every --days it allows."""
+    from slotrec.closed_loop import MAX_CLOSED_LOOP_DAYS, ClosedLoopConfig
+
+    return [
+        ClosedLoopConfig(days=days).first_history_day()
+        for days in range(1, MAX_CLOSED_LOOP_DAYS + 1)
+    ]
+
+
+def _generated_play(events: pd.DataFrame) -> pd.DataFrame:
+    """The play rows the world's players really played: no planted dirt, each event once.
+
+    Told apart by the event id, not by the quarantine rules (which would hide any overlap):
+    its kind digit (writer.EVENT_KEY_DIGITS) is 0 for ordinary sessions and 2 for escalating
+    ones; duplicated rows repeat their original's id and are dropped as copies.
+    """
+    kind = events["event_id"].str.slice(8, 9)
+    play = events[kind.isin(["0", "2"]) & events["event_type"].isin((*PLAY_TYPES, "session_start"))]
+    return play.drop_duplicates(subset="event_id")
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        date(2026, 1, 1),
+        date(2026, 6, 10),
+        date(2026, 11, 24),
+        date(2026, 11, 25),
+        *_demo_start_dates(),
+    ],
+)
+@pytest.mark.parametrize("seed", [3, 7, 11])
+def test_no_player_plays_two_sessions_at_once_or_more_than_a_day(tmp_path, start, seed):
+    # the demo's size and length, with three times the usual at-risk players
+    config = SimulationConfig(
+        seed=seed, n_players=2_000, n_slots=200, days=7, start_date=start, at_risk_share=0.1
+    )
+    layout = DataLayout(tmp_path)
+    simulate_world(config, layout)
+    play = _generated_play(_events(layout, config))
+    play = play.assign(at=(play["occurred_at"] - pd.Timestamp(0, tz="UTC")).dt.total_seconds())
+    play = play.assign(claimed_from=play["at"] - play["duration_seconds"])
+    sessions = play.groupby(["user_id", "session_id"]).agg(
+        start=("claimed_from", "min"), end=("at", "max")
+    )
+    sessions = sessions.reset_index().sort_values(["user_id", "start"])
+    previous_end = sessions.groupby("user_id")["end"].shift()
+    overlapping = sessions[sessions["start"] < previous_end]
+    assert overlapping.empty, overlapping.head()
+    per_day = play.groupby(["user_id", play["occurred_at"].dt.floor("D")])["duration_seconds"]
+    assert per_day.sum().max() <= DAY_CAPACITY_SECONDS
+    # the escalating players' extra sessions still happen (fitted around their other play)
+    escalating = play[play["event_id"].str.slice(8, 9) == "2"]
+    assert len(escalating) > 0

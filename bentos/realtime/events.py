@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     field_validator,
     model_validator,
 )
@@ -134,3 +135,31 @@ class PlayEvent(BaseModel):
     def raw_row(self) -> dict[str, Any]:
         """The event as one row of the raw contract (`RAW_EVENT_SCHEMA` column order)."""
         return {column: getattr(self, column) for column in schema.RAW_EVENT_COLUMNS}
+
+
+AMOUNT_FIELDS = ("bet_amount", "win_amount")
+
+
+def refuse_absurd_amounts(events: list[PlayEvent], bound: float) -> None:
+    """Refuse a batch holding a bet or win above `bound` (Settings.max_event_amount).
+
+    The bound is a setting, so the schema cannot carry it; this raises the same pydantic
+    ValidationError a schema rule would, so the caller gets the same 422 naming each field
+    (`events.3.bet_amount`). Tomorrow's dbt run quarantines such a row as absurd_amount.
+
+    Raises:
+        ValidationError: one entry per amount above the bound.
+    """
+    errors: list[Any] = [
+        {
+            "type": "less_than_equal",
+            "loc": ("events", i, field),
+            "input": getattr(event, field),
+            "ctx": {"le": bound},
+        }
+        for i, event in enumerate(events)
+        for field in AMOUNT_FIELDS
+        if (getattr(event, field) or 0.0) > bound
+    ]
+    if errors:
+        raise ValidationError.from_exception_data("EventsRequest", errors)

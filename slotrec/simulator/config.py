@@ -37,6 +37,7 @@ class Stage(IntEnum):
     DELIVERY = 5
     DIRT = 6
     RISK = 7  # which risk patterns an at-risk player shows, and their escalating sessions
+    PLAY_DIRT = 8  # play reported twice (re-sent heartbeats, second tabs, clocks ahead)
 
 
 def derive_rng(seed: int, stage: Stage, *keys: int) -> np.random.Generator:

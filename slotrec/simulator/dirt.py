@@ -3,7 +3,8 @@
 Valid-but-messy rows (late arrivals, rows out of time order) must be accepted downstream.
 Rejectable rows are always NEW rows added on top of the clean ones, each with exactly one
 defect, so a quarantine can be checked exactly against the per-day manifest: clean rows stay
-clean and their count is known.
+clean and their count is known. Rows that are each fine but report play twice are planted by
+`play_dirt.py`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ DEFECT_WEIGHTS: Final = {
     "negative_duration": 0.08,
     "absurd_duration": 0.06,
     "negative_amount": 0.08,
+    "absurd_amount": 0.04,
     "unknown_slot": 0.08,
     "unknown_user": 0.08,
     "future_timestamp": 0.08,
@@ -115,6 +117,11 @@ def add_dirt(
     m = mask("negative_amount")
     stake = np.abs(columns["bet_amount"][m]) + rng.uniform(0.1, 50.0, m.sum())
     columns["bet_amount"][m] = -np.round(stake, 2)
+    # A stake no event can carry (a client's overflow, a unit mix-up): 1e7 up to 1e306, far
+    # above the default bound (Settings.max_event_amount, 1e6); not rounded, which would
+    # overflow to infinity near the top.
+    m = mask("absurd_amount")
+    columns["bet_amount"][m] = 10.0 ** rng.uniform(7.0, 306.0, m.sum())
     m = mask("unknown_slot")
     columns["slot"][m] = UNKNOWN_BASE + rng.integers(0, 10**6, m.sum())
     m = mask("unknown_user")

@@ -4,7 +4,9 @@ A player with an escalation (`PlayerPopulation.escalation_start_day` >= 0) plays
 ordinary day, ESCALATION_SESSIONS_PER_STEP more sessions on the first escalation day, twice that
 on the second, and so on to the end of the simulated window: "rapidly increasing play time over
 the last days". These sessions come from their own random stream (Stage.RISK, day, block) and
-are appended after the ordinary ones, so every other player's events stay exactly as they were.
+are laid on the player's one timeline with the ordinary ones (`timeline.schedule`): an
+escalating player plays more, never in two sessions at once, and never more than a day holds.
+Every other player's events stay exactly as they were.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 
 from slotrec.simulator.affinity import true_affinity
 from slotrec.simulator.catalogue import SlotCatalogue
-from slotrec.simulator.config import US_PER_DAY, US_PER_SECOND, SimulationConfig, Stage, derive_rng
+from slotrec.simulator.config import US_PER_SECOND, SimulationConfig
 from slotrec.simulator.players import PlayerPopulation
 from slotrec.simulator.sessions import (
     _RISK_HOUR_CDF,
@@ -24,52 +26,45 @@ from slotrec.simulator.sessions import (
     MIN_SESSION_SECONDS,
     TEMPERATURE,
     BlockCandidates,
-    EventBatch,
-    _expand_events,
     block_range,
 )
+from slotrec.simulator.timeline import ESCALATION, Sessions
 
 ESCALATION_SESSIONS_PER_STEP: Final = 2
-# Digit of the event key marking these rows (ordinary sessions 0, dirt 1), and the offset of
-# their session counter (ordinary sessions of one block-day number far fewer).
-ESCALATION_KIND: Final = 2
-SESSION_COUNTER_OFFSET: Final = 50_000_000
 
 
-def simulate_escalation(
+def plan_escalation(
     config: SimulationConfig,
     players: PlayerPopulation,
     catalogue: SlotCatalogue,
     candidates: BlockCandidates,
-    cdf: np.ndarray,
     block: int,
     day: int,
-) -> EventBatch:
-    """The extra sessions escalating players of a block start on a day (maybe none).
+    rng: np.random.Generator,
+) -> Sessions:
+    """The extra sessions escalating players of a block plan on a day (maybe none).
 
     Args:
         config: The world's parameters.
         players: The population.
         catalogue: The catalogue.
         candidates: `block_candidates` of this block.
-        cdf: `lobby_cdf` of this day (lobby tiles of the impressions).
         block: Block number.
         day: Simulated day (0-based).
+        rng: The (RISK, day, block) generator; `expand_sessions` goes on drawing from it.
 
     Returns:
-        The events, in the ordinary session layout (lobby, start, heartbeats, end). Rows past
-        midnight are included, as in `simulate_block_day`; on the last day sessions are cut.
+        The sessions (kind ESCALATION), each player's one after another from an hour at-risk
+        players keep; `timeline.schedule` fits them around the player's ordinary play.
     """
     lo, hi = block_range(config, block)
     start_day = players.escalation_start_day[lo:hi].astype(np.int64)
     day_start = config.day_start_us(day)
-    day_end = day_start + US_PER_DAY
     step = day - start_day + 1  # 1 on the first escalation day
     eligible = (start_day >= 0) & (step >= 1) & (players.registered_us[lo:hi] < day_start)
     player = np.flatnonzero(eligible)
     if player.size == 0:
-        return EventBatch.empty()
-    rng = derive_rng(config.seed, Stage.RISK, day, block)
+        return Sessions.empty()
     n_sessions = ESCALATION_SESSIONS_PER_STEP * step[player]
     session_player = np.repeat(player, n_sessions)
     m = int(session_player.size)
@@ -89,40 +84,11 @@ def simulate_escalation(
     hour = (rng.random((player.size, 1)) > _RISK_HOUR_CDF).sum(axis=1).clip(0, 23)
     first_hour = hour + rng.uniform(0.0, 1.0, size=player.size)
     first_start = day_start + (np.repeat(first_hour, n_sessions) * 3600 * US_PER_SECOND)
+    first_start = np.maximum(first_start, day_start + LOBBY_LEAD_SECONDS * US_PER_SECOND)
     gap = LOBBY_LEAD_SECONDS + rng.lognormal(np.log(600.0), 0.5, m)
     step_us = ((seconds + gap) * US_PER_SECOND).astype(np.int64)
     before = np.cumsum(step_us) - step_us
     group_first = np.repeat(np.cumsum(n_sessions) - n_sessions, n_sessions)
     start = first_start.astype(np.int64) + before - before[group_first]
-    keep = (slot >= 0) & (start < day_end)
-    if day == config.days - 1:  # nothing may spill past the simulated window
-        seconds = np.minimum(seconds, (day_end - US_PER_SECOND - start) // US_PER_SECOND)
-        keep &= seconds >= MIN_SESSION_SECONDS
-    if not keep.any():
-        return EventBatch.empty()
-    user, slot, start, seconds = (a[keep] for a in (user, slot, start, seconds))
-    batch = _expand_events(
-        config,
-        players,
-        catalogue,
-        rng,
-        cdf,
-        block,
-        day,
-        user,
-        players.country[user],
-        slot,
-        start,
-        seconds,
-    )
-    return EventBatch(
-        event_key=batch.event_key + ESCALATION_KIND * 10**8,
-        user=batch.user,
-        slot=batch.slot,
-        session_key=batch.session_key + SESSION_COUNTER_OFFSET,
-        event_type=batch.event_type,
-        occurred_us=batch.occurred_us,
-        duration_seconds=batch.duration_seconds,
-        bet_amount=batch.bet_amount,
-        win_amount=batch.win_amount,
-    )
+    playable = slot >= 0
+    return Sessions.planned(ESCALATION, playable, user, slot, start, seconds, gap)

@@ -23,10 +23,9 @@ from slotrec.simulator.config import (
     US_PER_DAY,
     US_PER_SECOND,
     SimulationConfig,
-    Stage,
-    derive_rng,
 )
 from slotrec.simulator.players import PlayerPopulation
+from slotrec.simulator.timeline import ORDINARY, Sessions
 
 # Event type codes: the contract's types, then the one unknown type dirt uses.
 EVENT_TYPE_NAMES: Final = (*EVENT_TYPES, "spin_bonus")
@@ -55,6 +54,9 @@ SECONDS_PER_SPIN: Final = 4.0
 MAX_SESSION_SECONDS: Final = 8 * 3600
 MIN_SESSION_SECONDS: Final = 20
 LOBBY_LEAD_SECONDS: Final = 120  # lobby events happen at most this long before session_start
+# Session counters of one kind of session (timeline.ESCALATION) start this far apart, so their
+# session ids never meet: ordinary sessions of one block-day number far fewer.
+SESSION_COUNTER_STRIDE: Final = 25_000_000
 CHASE_FACTOR: Final = 1.3  # at-risk players raise the stake after each losing interval ...
 MAX_CHASE_MULTIPLIER: Final = 10.0  # ... up to this multiple of their usual stake
 # Gamma shape of the per-interval win/stake ratio (mean 1) by volatility: higher = steadier.
@@ -192,7 +194,7 @@ def lobby_cdf(config: SimulationConfig, catalogue: SlotCatalogue, day: int) -> n
     return np.cumsum(weight[None, :] * catalogue.allowed.T, axis=1)  # [C, S]
 
 
-def simulate_block_day(
+def plan_block_day(
     config: SimulationConfig,
     players: PlayerPopulation,
     catalogue: SlotCatalogue,
@@ -201,11 +203,13 @@ def simulate_block_day(
     block: int,
     day: int,
     last_slot: np.ndarray,
-) -> EventBatch:
-    """Clean events of the sessions that a block of players starts on a day.
+    rng: np.random.Generator,
+) -> Sessions:
+    """The ordinary sessions a block of players plans to start on a day, one after another.
 
-    Rows of sessions that run past midnight are included (the caller delivers them the next
-    day). On the last simulated day sessions are cut at midnight, so every session is complete.
+    Each player's sessions follow each other with a break between them. They are not yet on
+    the player's timeline: `timeline.schedule` merges them with other planned play (escalation)
+    and with what the player was still playing from the day before.
 
     Args:
         config: The world's parameters.
@@ -215,12 +219,13 @@ def simulate_block_day(
         cdf: `lobby_cdf` of this day.
         block: Block number.
         day: Simulated day (0-based).
-        last_slot: [B] slot each player of the block played last (-1 = none); updated in place.
+        last_slot: [B] slot each player of the block played last (-1 = none).
+        rng: The (SESSIONS, day, block) generator; `expand_sessions` goes on drawing from it.
 
     Returns:
-        The events, session by session in player order.
+        The sessions (kind ORDINARY), in player order; a player whose country's lobby is empty
+        today plans none.
     """
-    rng = derive_rng(config.seed, Stage.SESSIONS, day, block)
     lo, hi = block_range(config, block)
     n = hi - lo
     day_start = config.day_start_us(day)
@@ -250,7 +255,7 @@ def simulate_block_day(
     session_player = np.repeat(player, n_sessions)  # [m] local player of each session
     m = int(session_player.size)
     if m == 0:
-        return EventBatch.empty()
+        return Sessions.empty()
     country = players.country[lo + session_player]
 
     # --- which slot ---------------------------------------------------------------------------
@@ -278,31 +283,7 @@ def simulate_block_day(
     before = np.cumsum(step) - step
     group_first = np.repeat(np.cumsum(n_sessions) - n_sessions, n_sessions)
     start = first_start[session_player] + before - before[group_first]
-    keep = playable & (start < day_end)
-    if day == config.days - 1:  # nothing may spill past the simulated window
-        seconds = np.minimum(seconds, (day_end - US_PER_SECOND - start) // US_PER_SECOND)
-        keep &= seconds >= MIN_SESSION_SECONDS
-
-    session_player, slot, start, seconds = (a[keep] for a in (session_player, slot, start, seconds))
-    country = country[keep]
-    if session_player.size == 0:
-        return EventBatch.empty()
-    last = np.flatnonzero(np.r_[session_player[1:] != session_player[:-1], True])
-    last_slot[session_player[last]] = slot[last]
-    return _expand_events(
-        config,
-        players,
-        catalogue,
-        rng,
-        cdf,
-        block,
-        day,
-        lo + session_player,
-        country,
-        slot,
-        start,
-        seconds,
-    )
+    return Sessions.planned(ORDINARY, playable, user, slot, start, seconds, gap)
 
 
 def _sample_lobby(rng: np.random.Generator, cdf: np.ndarray, country: np.ndarray) -> np.ndarray:
@@ -319,7 +300,7 @@ def _sample_lobby(rng: np.random.Generator, cdf: np.ndarray, country: np.ndarray
     return out
 
 
-def _expand_events(
+def expand_sessions(
     config: SimulationConfig,
     players: PlayerPopulation,
     catalogue: SlotCatalogue,
@@ -327,13 +308,30 @@ def _expand_events(
     cdf: np.ndarray,
     block: int,
     day: int,
-    user: np.ndarray,
-    country: np.ndarray,
-    slot: np.ndarray,
-    start: np.ndarray,
-    seconds: np.ndarray,
+    sessions: Sessions,
 ) -> EventBatch:
-    """Turn sessions [m] into their event rows [r]: lobby, start, heartbeats, end."""
+    """The event rows [r] of sessions [m] on the timeline: lobby tiles, click, start, heartbeats,
+    end.
+
+    Args:
+        config: The world's parameters.
+        players: The population.
+        catalogue: The catalogue.
+        rng: The generator that planned the sessions (its draws go on from there).
+        cdf: `lobby_cdf` of the day (the other lobby tiles).
+        block: Block number.
+        day: Simulated day (0-based).
+        sessions: Scheduled sessions of one kind, all of the block and day.
+
+    Returns:
+        The events, session by session in the given order; event keys carry the sessions' kind
+        digit, and each kind numbers its sessions in a range of its own.
+    """
+    if len(sessions) == 0:
+        return EventBatch.empty()
+    kind = int(sessions.kind[0])
+    user, slot, start, seconds = sessions.user, sessions.slot, sessions.start_us, sessions.seconds
+    country = players.country[user]
     m = int(user.shape[0])
     interval = config.heartbeat_interval_seconds
     n_impressions = 1 + np.minimum(rng.poisson(1.2, m), 5)
@@ -375,12 +373,14 @@ def _expand_events(
 
     bet, win = _stakes(players, catalogue, rng, user, slot, session, is_hb | is_end, duration)
 
-    base = (day * 10_000 + block) * 10
+    base = (day * 10_000 + block) * 10 + kind
     return EventBatch(
         event_key=base * 10**8 + np.arange(r, dtype=np.int64),
         user=user[session].astype(np.int64),
         slot=row_slot.astype(np.int64),
-        session_key=(day * 10_000 + block) * 10**8 + session.astype(np.int64),
+        session_key=(day * 10_000 + block) * 10**8
+        + kind * SESSION_COUNTER_STRIDE
+        + session.astype(np.int64),
         event_type=event_type,
         occurred_us=occurred_us,
         duration_seconds=duration,

@@ -25,9 +25,10 @@ import pyarrow.parquet as pq
 from slotrec.schema import REJECT_REASONS, SLOT_ID, USER_ID
 from slotrec.settings import DataLayout
 from slotrec.simulator.catalogue import SlotCatalogue, SlotTruth, build_catalogue, slot_ids
-from slotrec.simulator.config import US_PER_DAY, SimulationConfig, Stage, derive_rng
+from slotrec.simulator.config import US_PER_DAY, US_PER_SECOND, SimulationConfig, Stage, derive_rng
 from slotrec.simulator.dirt import add_dirt, delay_some, disorder
-from slotrec.simulator.escalation import simulate_escalation
+from slotrec.simulator.escalation import plan_escalation
+from slotrec.simulator.play_dirt import PLAY_DEFECTS, add_play_dirt
 from slotrec.simulator.players import (
     PlayerPopulation,
     PlayerTruth,
@@ -37,12 +38,22 @@ from slotrec.simulator.players import (
 )
 from slotrec.simulator.sessions import (
     K_CANDIDATES,
+    MIN_SESSION_SECONDS,
     BlockCandidates,
     EventBatch,
     block_candidates,
     block_range,
+    expand_sessions,
     lobby_cdf,
-    simulate_block_day,
+    plan_block_day,
+)
+from slotrec.simulator.timeline import (
+    ESCALATION,
+    ORDINARY,
+    Sessions,
+    cut_at,
+    free_from,
+    schedule,
 )
 from slotrec.simulator.writer import (
     AtomicParquetWriter,
@@ -88,6 +99,7 @@ class _BlockState:
 
     candidates: BlockCandidates
     last_slot: np.ndarray  # [B] int64
+    free_from_us: np.ndarray  # [B] int64: when each player may start their next session
     spill: EventBatch  # rows of yesterday's sessions that happen after midnight
     late: EventBatch  # rows that happened yesterday but arrive today
 
@@ -190,6 +202,7 @@ def _start_block(
     return _BlockState(
         candidates=candidates,
         last_slot=np.full(hi - lo, -1, dtype=np.int64),
+        free_from_us=np.full(hi - lo, np.iinfo(np.int64).min, dtype=np.int64),
         spill=EventBatch.empty(),
         late=EventBatch.empty(),
     )
@@ -207,12 +220,7 @@ def _deliver_block_day(
 ) -> EventBatch:
     """Simulate one block-day, route rows to today or tomorrow, add dirt, and count."""
     day_start = config.day_start_us(day)
-    fresh = simulate_block_day(
-        config, players, catalogue, state.candidates, cdf, block, day, state.last_slot
-    )
-    escalating = simulate_escalation(config, players, catalogue, state.candidates, cdf, block, day)
-    if len(escalating):
-        fresh = EventBatch.concat([fresh, escalating])
+    fresh = _play_block_day(config, players, catalogue, state, cdf, block, day)
     after_midnight = fresh.occurred_us >= day_start + US_PER_DAY
     happened_today = EventBatch.concat([state.spill, fresh.take(~after_midnight)])
     state.spill = fresh.take(after_midnight)
@@ -232,14 +240,65 @@ def _deliver_block_day(
         block,
         day_start,
     )
-    delivered = disorder(EventBatch.concat([clean, dirty]), delivery_rng, day_start)
+    play_dirt, play_rejected, planted = add_play_dirt(
+        clean,
+        derive_rng(config.seed, Stage.PLAY_DIRT, day, block),
+        config.dirt_rate,
+        day,
+        block,
+        config.heartbeat_interval_seconds,
+    )
+    delivered = disorder(EventBatch.concat([clean, dirty, play_dirt]), delivery_rng, day_start)
 
     manifest["delivered_rows"] += len(delivered)
     manifest["clean_rows"] += len(clean)
     manifest["late_rows"] += int((clean.occurred_us < day_start).sum())
-    for reason, count in rejected.items():
-        manifest["rejected"][reason] += count
+    for reason in REJECT_REASONS:
+        manifest["rejected"][reason] += rejected[reason] + play_rejected[reason]
+    for kind, count in planted.items():
+        manifest["play_dirt"][kind] += count
     return delivered
+
+
+def _play_block_day(
+    config: SimulationConfig,
+    players: PlayerPopulation,
+    catalogue: SlotCatalogue,
+    state: _BlockState,
+    cdf: np.ndarray,
+    block: int,
+    day: int,
+) -> EventBatch:
+    """The clean events of the sessions a block starts on a day, on each player's one timeline."""
+    lo, _ = block_range(config, block)
+    day_end = config.day_start_us(day) + US_PER_DAY
+    session_rng = derive_rng(config.seed, Stage.SESSIONS, day, block)
+    risk_rng = derive_rng(config.seed, Stage.RISK, day, block)
+    planned = Sessions.concat(
+        [
+            plan_block_day(
+                config, players, catalogue, state.candidates, cdf, block, day, state.last_slot,
+                session_rng,
+            ),
+            plan_escalation(config, players, catalogue, state.candidates, block, day, risk_rng),
+        ]
+    )  # fmt: skip
+    played = schedule(planned, state.free_from_us, lo)
+    played = played.take(played.start_us < day_end)  # pushed past midnight: does not happen
+    if day == config.days - 1:  # nothing may spill past the simulated window
+        played = cut_at(played, day_end - US_PER_SECOND, MIN_SESSION_SECONDS)
+    state.free_from_us = free_from(played, state.free_from_us, lo)
+    if len(played):
+        last = np.flatnonzero(np.r_[played.user[1:] != played.user[:-1], True])
+        state.last_slot[played.user[last] - lo] = played.slot[last]
+    return EventBatch.concat(
+        [
+            expand_sessions(
+                config, players, catalogue, rng, cdf, block, day, played.take(played.kind == kind)
+            )
+            for kind, rng in ((ORDINARY, session_rng), (ESCALATION, risk_rng))
+        ]
+    )
 
 
 def _affinity_top_table(
@@ -267,6 +326,8 @@ def _empty_manifest() -> dict[str, Any]:
         "clean_rows": 0,
         "late_rows": 0,
         "rejected": dict.fromkeys(REJECT_REASONS, 0),
+        # rows of each kind of play dirt (play_dirt.PLAY_DEFECTS names each one's reason)
+        "play_dirt": dict.fromkeys(PLAY_DEFECTS, 0),
     }
 
 
