@@ -749,8 +749,9 @@ def degraded_in_online_store(settings: Settings, degraded: list[Outcome]) -> int
     """How many events answered `degraded` are in their player's live state now (replayed).
 
     Read after the service stopped, through the same `LiveStateStore` the service uses: an
-    applied event's id is in the player's `recent_event_ids`.
+    applied event's digest is in the player's `recent_event_keys` (the last 64 applied).
     """
+    from bentos.realtime.state import event_key
     from bentos.realtime.store import LiveStateStore
 
     if not degraded:
@@ -761,7 +762,9 @@ def degraded_in_online_store(settings: Settings, degraded: list[Outcome]) -> int
         states = live.states(sorted(set(user_of.values())))
     finally:
         live.close()
-    return sum(event_id in states[user].recent_event_ids for event_id, user in user_of.items())
+    return sum(
+        event_key(event_id) in states[user].recent_event_keys for event_id, user in user_of.items()
+    )
 
 
 def _stop(process: subprocess.Popen) -> None:

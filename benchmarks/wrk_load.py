@@ -5,15 +5,16 @@ request as the service itself, so it measures mostly itself. `wrk` is a small C 
 on epoll: it leaves the cores to the server. This module drives it with a generated Lua script
 that
 
-- opens one connection per wrk thread (`-t c -c c`) and sends the given JSON bodies to one
-  path, spread over the threads and cycling,
+- opens one connection per wrk thread (`-t c -c c`) and sends several kinds of request in
+  turn by weight (`run_wrk_mix`: fixed JSON bodies cycling, or batches of heartbeats that
+  Lua writes per request with fresh event ids), spread over the threads,
 - times every request itself, from `request()` to `response()` on its connection, with the
   monotonic clock (LuaJIT FFI), into a 10 µs histogram per thread, merged at the end,
 - runs for a fixed number of seconds and stops by itself (wrk's own clock: a Lua script can
   stop a wrk thread early, but wrk's main thread still waits out the duration, so a fixed
   request count cannot end the run),
 - counts every 4xx/5xx answer and socket error (connect, read, write, timeout) as an error,
-- prints one JSON line with the histogram, the request count and the duration.
+- prints one JSON line with a histogram per kind, the request count and the duration.
 
 Why not wrk's own percentiles: wrk 4 "corrects" its latency histogram for coordinated omission
 (`stats_correct`): every response slower than twice the mean interval adds made-up samples at
@@ -33,6 +34,8 @@ import json
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +58,9 @@ local function now_us()
   return tonumber(clock.tv_sec) * 1000000 + tonumber(clock.tv_nsec) / 1000
 end
 
-local bodies = {%(bodies)s}
+-- the kinds of request, and the order they take turns in (a cycle built from their weights)
+local kinds = {%(kinds)s}
+local schedule = {%(schedule)s}
 local threads = {}
 local next_offset = 0
 
@@ -68,35 +73,133 @@ end
 
 local sent = 0
 local started = 0
-latencies_us = {}  -- bucket (%(bucket_us)d us) -> count; global so done() can read it
+local current = 1
+-- globals, so done() can read them; flat tables (wrk copies nested ones between its Lua
+-- states badly: it crashed). latencies_us: kind * KIND_KEY + bucket (%(bucket_us)d us) -> count
+local KIND_KEY = 100000000
+latencies_us = {}
+failed = {}  -- kind -> 4xx/5xx answers
+for i = 1, #kinds do failed[i] = 0 end
+
+-- a batch of heartbeats from `batch` different players, each going on with their session
+local function heartbeats(kind, turn)
+  local parts = {}
+  local players = kind.players
+  for i = 1, kind.batch do
+    local p = ((turn * kind.batch + i - 1) %% #players) + 1
+    local player = players[p]
+    parts[i] = string.format(
+      '{"event_id":"%%s-%%d-%%d-%%d","user_id":"%%s","slot_id":"%%s","session_id":"%%s",' ..
+      '"event_type":"heartbeat","occurred_at":"%%s","duration_seconds":%%s,' ..
+      '"bet_amount":1.0,"win_amount":0.5}',
+      kind.prefix, offset, turn, i, player[1], player[2], player[3], kind.at, kind.seconds)
+  end
+  return '{"events":[' .. table.concat(parts, ",") .. ']}'
+end
+
+local sent_of = {}  -- requests of each kind this connection sent
 
 function request()
-  local body = bodies[((offset + sent * stride) %% #bodies) + 1]
+  -- each connection takes the kinds in the schedule's order, so every one keeps the weights
+  current = schedule[((offset + sent) %% #schedule) + 1]
+  local n = sent_of[current] or 0
+  sent_of[current] = n + 1
+  local turn = offset + n * stride  -- this kind's requests, numbered across the connections
+  local kind = kinds[current]
+  local body
+  if kind.bodies then
+    body = kind.bodies[(turn %% #kind.bodies) + 1]
+  else
+    body = heartbeats(kind, turn)
+  end
   sent = sent + 1
   started = now_us()
-  return wrk.format("POST", "%(path)s", {["Content-Type"] = "application/json"}, body)
+  return wrk.format("POST", kind.path, {["Content-Type"] = "application/json"}, body)
 end
 
 function response(status, headers, body)
-  local bucket = math.floor((now_us() - started) / %(bucket_us)d)
-  latencies_us[bucket] = (latencies_us[bucket] or 0) + 1
+  local key = current * KIND_KEY + math.floor((now_us() - started) / %(bucket_us)d)
+  latencies_us[key] = (latencies_us[key] or 0) + 1
+  if status >= 400 then failed[current] = failed[current] + 1 end
 end
 
 function done(summary, latency, requests)
   local e = summary.errors
   local merged = {}
+  local errors = {}
+  for k = 1, #kinds do merged[k] = {}; errors[k] = 0 end
   for _, thread in ipairs(threads) do
-    for bucket, count in pairs(thread:get("latencies_us")) do
-      merged[#merged + 1] = string.format("[%%d,%%d]", bucket, count)
+    for key, count in pairs(thread:get("latencies_us")) do
+      local k = math.floor(key / KIND_KEY)
+      local list = merged[k]
+      list[#list + 1] = string.format("[%%d,%%d]", key %% KIND_KEY, count)
     end
+    local thread_failed = thread:get("failed")
+    for k = 1, #kinds do errors[k] = errors[k] + thread_failed[k] end
+  end
+  local per_kind = {}
+  for k = 1, #kinds do
+    per_kind[k] = string.format('{"status_errors": %%d, "histogram": [%%s]}',
+      errors[k], table.concat(merged[k], ","))
   end
   io.write(string.format(
     '{"requests": %%d, "duration_us": %%d, "wrk_p99_us": %%d, ' ..
-    '"socket_errors": %%d, "status_errors": %%d, "histogram": [%%s]}\\n',
+    '"socket_errors": %%d, "status_errors": %%d, "kinds": [%%s]}\\n',
     summary.requests, summary.duration, latency:percentile(99),
-    e.connect + e.read + e.write + e.timeout, e.status, table.concat(merged, ",")))
+    e.connect + e.read + e.write + e.timeout, e.status, table.concat(per_kind, ",")))
 end
 """
+
+
+@dataclass(frozen=True)
+class Bodies:
+    """Requests with fixed JSON bodies, sent in turn (cycling)."""
+
+    name: str
+    path: str
+    bodies: list[dict[str, Any]]
+    weight: int = 1
+
+    def lua(self) -> str:
+        bodies = ",".join(_lua_string(json.dumps(b, separators=(",", ":"))) for b in self.bodies)
+        return f'{{path = "{self.path}", bodies = {{{bodies}}}}}'
+
+
+@dataclass(frozen=True)
+class HeartbeatBatches:
+    """`events` calls of `batch` heartbeats from as many players, each going on with a session.
+
+    Every event gets an id of its own (`prefix`, connection, turn, position), so the service
+    does the whole work for each: a redelivered id would change nothing the second time.
+
+    Attributes:
+        players: (user_id, slot_id, session_id) of the players whose sessions go on; each batch
+            takes the next `batch` of them, so a batch never holds a player twice while
+            `batch <= len(players)`.
+        occurred_at: The events' time (ISO 8601; the service refuses one over 7 days old).
+        seconds: Each heartbeat's play time since the player's previous event.
+    """
+
+    name: str
+    players: list[tuple[str, str, str]]
+    batch: int
+    occurred_at: str
+    seconds: float = 60.0
+    prefix: str = "bench"
+    weight: int = 1
+    path: str = "/events"
+
+    def lua(self) -> str:
+        players = ",".join(
+            "{" + ",".join(_lua_string(part) for part in player) + "}" for player in self.players
+        )
+        return (
+            f'{{path = "{self.path}", batch = {self.batch}, prefix = "{self.prefix}", '
+            f'at = "{self.occurred_at}", seconds = "{self.seconds:g}", players = {{{players}}}}}'
+        )
+
+
+RequestKind = Bodies | HeartbeatBatches
 
 
 def wrk_available() -> bool:
@@ -117,7 +220,7 @@ def run_wrk(
     bodies: list[dict[str, Any]],
     concurrency: int,
     seconds: int,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """POST `bodies` (cycling) for `seconds` with `concurrency` connections; percentiles, rate.
 
     Args:
@@ -135,12 +238,37 @@ def run_wrk(
     Raises:
         RuntimeError: wrk is missing, fails, or prints no result.
     """
+    result = run_wrk_mix(url, [Bodies("only", path, bodies)], concurrency, seconds)
+    return {**result["only"], "wrk_corrected_p99_ms": result["wrk_corrected_p99_ms"]}
+
+
+def run_wrk_mix(
+    url: str, kinds: Sequence[RequestKind], concurrency: int, seconds: int
+) -> dict[str, Any]:
+    """Several kinds of request taking turns by weight on the same connections.
+
+    Args:
+        url: Base URL of the service.
+        kinds: What to send; a kind of weight w takes w turns in every cycle of the weights'
+            sum (9 `recommend` : 1 `events` is weights 9 and 1).
+        concurrency: Open connections, one request in flight each.
+        seconds: Length of the run.
+
+    Returns:
+        One entry per kind name (the `run_wrk` figures of that kind's requests: `requests`,
+        percentiles, `rps`, `errors`, and for heartbeat batches `events` and `events_per_s`),
+        plus `wrk_corrected_p99_ms` and `socket_errors` over all of them.
+
+    Raises:
+        RuntimeError: wrk is missing, fails, or prints no result.
+    """
     binary = shutil.which("wrk")
     if binary is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    schedule = [i + 1 for i, kind in enumerate(kinds) for _ in range(kind.weight)]
     script = _SCRIPT % {
-        "bodies": ",".join(_lua_string(json.dumps(b)) for b in bodies),
-        "path": path,
+        "kinds": ",".join(kind.lua() for kind in kinds),
+        "schedule": ",".join(str(i) for i in schedule),
         "concurrency": concurrency,
         "bucket_us": BUCKET_US,
     }
@@ -167,14 +295,27 @@ def run_wrk(
         raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr[-500:]}")
     raw = json.loads(lines[-1])
     duration = raw["duration_us"] / 1e6
-    return {
-        "requests": raw["requests"],
-        **latency_summary(raw["histogram"]),
+    out: dict[str, Any] = {
         "wrk_corrected_p99_ms": round(raw["wrk_p99_us"] / 1000, 2),
-        "rps": round(raw["requests"] / duration, 1) if duration else 0.0,
-        "errors": raw["socket_errors"] + raw["status_errors"],
-        "generator": "wrk",
+        "socket_errors": raw["socket_errors"],
     }
+    for kind, measured in zip(kinds, raw["kinds"], strict=True):
+        summary = latency_summary(measured["histogram"])
+        requests = summary["timed"]
+        entry: dict[str, Any] = {
+            "requests": requests,
+            **summary,
+            "rps": round(requests / duration, 1) if duration else 0.0,
+            "errors": measured["status_errors"],
+            "generator": "wrk",
+        }
+        if isinstance(kind, HeartbeatBatches):
+            entry["events"] = requests * kind.batch
+            entry["events_per_s"] = round(entry["events"] / duration, 1) if duration else 0.0
+        out[kind.name] = entry
+    # socket errors belong to no kind: charge them to the first, so no error goes uncounted
+    out[kinds[0].name]["errors"] += raw["socket_errors"]
+    return out
 
 
 def latency_summary(histogram: list[list[int]]) -> dict[str, float]:

@@ -30,9 +30,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 
 import bentoml
-import faiss
 import pandas as pd
-import torch
 
 from bentos import api, metrics
 from bentos.catalog import Catalog, load_catalog, slot_infos
@@ -40,6 +38,7 @@ from bentos.client_errors import log_client_errors_as_warnings
 from bentos.clock import service_clock
 from bentos.experiments import Strategy, assign, load_experiments
 from bentos.guard import RequestGuard
+from bentos.native_threads import pin_this_thread
 from bentos.new_games import NewGameRegistry, stage
 from bentos.realtime.events import refuse_absurd_amounts
 from bentos.realtime.state import ThresholdCrossing, UserLiveState
@@ -78,6 +77,8 @@ def _request_id() -> str:
 
 @contextmanager
 def _timed(endpoint: str) -> Iterator[None]:
+    """Time an endpoint call, in the thread that serves it, with native pools at one thread."""
+    pin_this_thread()
     started = time.perf_counter()
     try:
         yield
@@ -133,10 +134,8 @@ class SlotrecService:
         """
         self.settings = settings or get_settings()
         use_model_store(self.settings)
-        # One request = one small forward pass; torch's own threads would only contend with
-        # the other requests for the same two cores.
-        torch.set_num_threads(1)
-        faiss.omp_set_num_threads(1)
+        # Loading runs here; every request thread pins itself (`bentos.native_threads`).
+        pin_this_thread()
         self.experiments = load_experiments(self.settings)
         self.base_strategy = Strategy.from_settings(self.settings)
         self.registry = NewGameRegistry(self.settings.layout.root / "serving" / "new_games.sqlite")

@@ -150,7 +150,8 @@ class Snapshot:
         row = self.user_rows.get(user_id)
         if row is None or not slot_ids:
             return out
-        items = np.array([self.slot_rows.get(s, -1) for s in slot_ids])  # [n], -1: unknown
+        get = self.slot_rows.get
+        items = np.fromiter((get(s, -1) for s in slot_ids), dtype=np.int64, count=len(slot_ids))
         known = items >= 0
         if known.any():
             out[known] = _sigmoid(self.scorer.logits(row, items[known]))

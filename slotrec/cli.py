@@ -449,6 +449,7 @@ def serve(
     import os
     import sys
 
+    from bentos.native_threads import ONE_THREAD_ENV
     from slotrec.service_process import workers_for
     from slotrec.settings import REPO_ROOT
     from training.model_store import use_model_store
@@ -461,6 +462,9 @@ def serve(
         )
     os.environ["SLOTREC_DATA_DIR"] = str(settings.data_dir)
     os.environ["SLOTREC_SERVE_WORKERS"] = str(workers_for(workers))
+    # one native thread per request from the first one on (see bentos.native_threads)
+    for name, value in ONE_THREAD_ENV.items():
+        os.environ.setdefault(name, value)
     use_model_store(settings)
     command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
     os.chdir(REPO_ROOT)
@@ -757,13 +761,9 @@ def bench_serve(
     work_dir: Annotated[
         Path | None, typer.Option(help="World + bundle folder; reused when it has a bundle.")
     ] = None,
-    requests: Annotated[
-        int, typer.Option(min=100, help="Requests per level (Python load generator).")
-    ] = 3_000,
-    seconds: Annotated[int, typer.Option(min=1, help="Seconds per level (wrk).")] = 15,
-    generator: Annotated[
-        str, typer.Option(help="Load generator: auto (wrk when installed), wrk or python.")
-    ] = "auto",
+    seconds: Annotated[
+        int, typer.Option(min=1, help="Seconds per population, endpoint and concurrency.")
+    ] = 15,
     workers: Annotated[
         int, typer.Option(min=0, help="Service worker processes (0: one per CPU core).")
     ] = 0,
@@ -777,19 +777,14 @@ def bench_serve(
     from benchmarks.wrk_load import wrk_available
     from slotrec.service_process import workers_for
 
-    if generator not in ("auto", "wrk", "python"):
-        raise typer.BadParameter(
-            f"must be auto, wrk or python, got {generator!r}", param_hint="--generator"
+    if not prepare_only and not wrk_available():
+        console.print(
+            "[red]error:[/red] bench serve loads the service with wrk (apt-get install wrk)"
         )
-    if generator == "wrk" and not wrk_available():
-        raise typer.BadParameter(
-            "wrk is not installed (Debian: apt-get install wrk)", param_hint="--generator"
-        )
+        raise typer.Exit(2)
     config = ServeBenchConfig(
         work_dir=work_dir,
-        requests=requests,
         seconds=seconds,
-        generator=generator,
         workers=workers_for(workers),
         epochs=epochs,
     )
@@ -800,6 +795,19 @@ def bench_serve(
     result = run_serve_bench(config, out, log=lambda msg: log.info(msg))
     console.print_json(data=result)
     console.print(f"results: {out}")
+
+
+@bench_app.command("search")
+def bench_search(
+    out: Annotated[Path, typer.Option(help="Result JSON.")] = Path(
+        "benchmarks/results/search.json"
+    ),
+) -> None:
+    """FAISS exact search against numpy scoring per catalogue size; write search.json."""
+    from benchmarks.search_bench import run_search_bench
+
+    result = run_search_bench(out, log=lambda msg: log.info(msg))
+    console.print(f"faster: {', '.join(result['faster_everywhere'])}; results: {out}")
 
 
 @bench_app.command("soak")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from bentos.native_threads import ONE_THREAD_ENV
 from slotrec.settings import REPO_ROOT
 
 
@@ -60,7 +61,8 @@ def start_service(
         RuntimeError: the process exited or was not ready in time (with the log's last errors).
     """
     port = free_port()
-    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **env}
+    # one native thread per request from the first one on (see bentos.native_threads)
+    full_env = {**os.environ, "BENTOML_DO_NOT_TRACK": "true", **ONE_THREAD_ENV, **env}
     command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
     command += ["--host", "127.0.0.1", "--port", str(port)]
     log_path.parent.mkdir(parents=True, exist_ok=True)

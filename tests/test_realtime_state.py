@@ -7,11 +7,12 @@ from typing import Any
 
 from bentos.realtime.events import PlayEvent
 from bentos.realtime.state import (
-    REMEMBERED_EVENT_IDS,
+    REMEMBERED_EVENTS,
     LiveRules,
     ThresholdCrossing,
     UserLiveState,
     apply_events,
+    event_key,
 )
 from tests.live_events import play_event
 
@@ -129,10 +130,12 @@ def test_window_keeps_the_newest_slots_and_drops_old_ones():
     assert set(state.recent_play_seconds) == {"s3", "s2", "s1"}
 
 
-def test_remembered_event_ids_are_bounded():
-    events = [
-        ev(i, "heartbeat", seconds=1, minutes_ago=0) for i in range(REMEMBERED_EVENT_IDS + 10)
-    ]
+def test_remembered_events_are_bounded_digests():
+    events = [ev(i, "heartbeat", seconds=1, minutes_ago=0) for i in range(REMEMBERED_EVENTS + 10)]
     state, _ = run(*events)
-    assert len(state.recent_event_ids) == REMEMBERED_EVENT_IDS
-    assert state.recent_event_ids[-1] == f"e{REMEMBERED_EVENT_IDS + 9}"
+    assert len(state.recent_event_keys) == REMEMBERED_EVENTS
+    assert state.recent_event_keys[-1] == event_key(f"e{REMEMBERED_EVENTS + 9}")
+    assert len(state.recent_event_keys[-1]) == 16  # 64 bits, whatever the id's length
+    # the newest are remembered: sending them again changes nothing
+    again, _ = apply_events(state, events[-REMEMBERED_EVENTS:], RULES, NOW)
+    assert again.recent_play_seconds == state.recent_play_seconds

@@ -17,11 +17,26 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from bentos.realtime import LiveStateStore, LiveStateUnavailable, PlayEvent, ThresholdCrossing
+from bentos.realtime import (
+    LiveStateStore,
+    LiveStateUnavailable,
+    PlayEvent,
+    ThresholdCrossing,
+    sqlite_bulk,
+)
 from bentos.realtime.push import OnlinePusher
 from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from bentos.realtime.read import OnlineReader, uses_fast_path
-from bentos.realtime.store import PLAY_PUSH, PLAY_VIEW, PROFILE_VIEW, READ_FEATURES, READ_REFS
+from bentos.realtime.sqlite_bulk import SqliteBulk
+from bentos.realtime.store import (
+    PLAY_PUSH,
+    PLAY_STATE_KEYS,
+    PLAY_VIEW,
+    PROFILE_VIEW,
+    READ_FEATURES,
+    READ_REFS,
+)
+from feature_repo import store as feast_repo
 from slotrec import ingest, schema
 from slotrec.settings import Settings
 from tests.live_events import play_event
@@ -124,27 +139,19 @@ def test_state_is_in_the_feast_online_store(store: LiveStateStore, root: Path):
     store.record([play(1, "u-g", "session_start", slot="s2")])
     fs = store.feature_store
     row = fs.get_online_features(
-        features=[f"{PLAY_VIEW}:played_slots", f"{PROFILE_VIEW}:onboarding_json"],
+        features=[f"{PLAY_VIEW}:play_state_json", f"{PROFILE_VIEW}:onboarding_json"],
         entity_rows=[{schema.USER_ID: "u-g"}],
     ).to_dict()
-    assert row["played_slots"] == [["s2"]]
+    [document] = [json.loads(text) for text in row["play_state_json"]]
+    assert set(document) == set(PLAY_STATE_KEYS)
+    assert document["played_slots"] == ["s2"] and document["current_slot"] == "s2"
     assert (root / "feast" / "online.db").is_file()
 
 
 def test_fast_push_writes_what_feast_push_writes(store: LiveStateStore):
     fs = store.feature_store
-    row = {
-        "played_slots": ["s1", "s2"],
-        "played_at_epoch_seconds": [1.5e9, 1.4e9],
-        "played_seconds": [10.0, 0.0],
-        "current_slot": "s1",
-        "current_session_id": "a",
-        "current_started_at_epoch_seconds": 1.5e9,
-        "current_slot_seconds": 10.0,
-        "crossed_session_id": "",
-        "recent_event_ids": ["e1"],
-        "updated_at_epoch_seconds": 1.5e9,
-    }
+    document = {"played_slots": ["s1", "s2"], "played_at": [1.5e9, 1.4e9], "current_slot": "s1"}
+    row = {"play_state_json": json.dumps(document)}
     now = datetime.now(UTC)
     frame = pd.DataFrame([{schema.USER_ID: "via-feast", "live_updated_at": now, **row}])
     fs.push(PLAY_PUSH, frame)
@@ -155,6 +162,62 @@ def test_fast_push_writes_what_feast_push_writes(store: LiveStateStore):
     ).to_dict()
     for name, expected in row.items():
         assert read[name] == [expected, expected], name
+    # and byte for byte the same rows in Feast's table (values, their text, the event time)
+    bulk = SqliteBulk(fs)
+    conn = bulk._conn()
+    stored = {}
+    for user in ("via-feast", "via-fast"):
+        [key] = bulk.keys(schema.USER_ID, [user])
+        stored[user] = sorted(
+            conn.execute(
+                f'select feature_name, value, value_text, event_ts from "slotrec_{PLAY_VIEW}" '
+                "where entity_key = ?",
+                [key],
+            ).fetchall()
+        )
+    assert len(stored["via-fast"]) == len(row)
+    assert stored["via-fast"] == stored["via-feast"]
+
+
+def test_a_registry_with_the_old_ten_feature_play_view_is_migrated(tmp_path: Path):
+    """A service upgraded over a registry its predecessor wrote applies the new view and goes on
+    (the players' live state starts afresh; their daily snapshot still covers them)."""
+    from feast import FeatureView, Field
+    from feast.types import Array, String
+
+    from feature_repo import entities, live_state
+
+    settings = settings_for(tmp_path)
+    first = LiveStateStore(settings)
+    first.close()
+    fs = feast_repo.open_store(settings)
+    old = FeatureView(
+        name=PLAY_VIEW,
+        entities=[entities.user],
+        schema=[
+            Field(name="played_slots", dtype=Array(String)),
+            Field(name="current_slot", dtype=String),
+        ],
+        source=live_state.live_play_push,
+        online=True,
+    )
+    fs.apply([entities.user, old])
+    store = LiveStateStore(settings)
+    try:
+        view = store.feature_store.get_feature_view(PLAY_VIEW)
+        assert [f.name for f in view.features] == ["play_state_json"]
+        store.record([play(1, "u-m", "session_start", slot="s4")])
+        assert store.state("u-m").played_slots == ["s4"]
+    finally:
+        store.close()
+
+
+def test_bulk_reads_of_many_players_come_back_in_their_order(store, monkeypatch):
+    monkeypatch.setattr(sqlite_bulk, "MAX_KEYS_PER_SELECT", 2)  # five keys: five statements
+    players = [f"u-bulk-{i}" for i in range(4)]
+    store.record([play(i, u, "session_start", slot=f"s{i}") for i, u in enumerate(players)])
+    got = store.states(["u-bulk-3", "never", "u-bulk-0", "u-bulk-2", "u-bulk-1"])
+    assert [got[u].played_slots for u in got] == [["s3"], [], ["s0"], ["s2"], ["s1"]]
 
 
 def test_fast_read_reads_what_get_online_features_reads(store: LiveStateStore):
@@ -171,7 +234,8 @@ def test_fast_read_reads_what_get_online_features_reads(store: LiveStateStore):
     ).to_dict()
     got = OnlineReader(fs).read(schema.USER_ID, users, READ_FEATURES)
     assert got == {name: values for name, values in expected.items() if name != schema.USER_ID}
-    assert got["played_slots"][0] == ["s7"] and got["current_slot_seconds"][0] == 45.0
+    play_state = json.loads(got["play_state_json"][0])
+    assert play_state["played_slots"] == ["s7"] and play_state["current_slot_seconds"] == 45.0
     assert got["onboarding_json"][1] is None
     assert all(values[2] is None for values in got.values())
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
 from starlette.testclient import TestClient
 
+from bentos.native_threads import openmp_threads_here
 from bentos.service import SlotrecService
 from tests.service_world import (
     ADMIN_TOKEN,
@@ -18,6 +21,7 @@ from tests.service_world import (
     serving_env,
     serving_settings,
 )
+from training.index import SlotIndex
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 NEW_GAME = {
@@ -52,6 +56,39 @@ def test_example_request_over_http(client):
     assert len(body["items"]) == EXAMPLE_REQUEST["k"]
     assert {"slot_id", "name", "score", "reason", "because"} == set(body["items"][0])
     assert body["fallback"] is False and body["variant"] in ("control", "recent-heavy")
+
+
+def test_every_request_thread_runs_faiss_on_one_openmp_thread(client, monkeypatch):
+    """OpenMP's team size belongs to each thread: set once at start, request threads kept the
+    default (every core), and each search forked a team that fought the other requests."""
+    fresh: list[int] = []
+    thread = threading.Thread(target=lambda: fresh.append(openmp_threads_here()))
+    thread.start()
+    thread.join()
+    # what a thread that was never pinned would use (two or more on CI's two cores)
+    assert fresh == [os.cpu_count()] and fresh[0] > 1
+
+    seen: list[tuple[int, int]] = []
+    search_rows = SlotIndex.search_rows  # every search of the index goes through it
+
+    def spy(self, queries, k):
+        seen.append((threading.get_ident(), openmp_threads_here()))
+        return search_rows(self, queries, k)
+
+    monkeypatch.setattr(SlotIndex, "search_rows", spy)
+    user = "u0003"
+    played = client.post("/recommend", json={"user_id": user, "k": 3}).json()["items"][0]
+    events = play_events(user, played["slot_id"], 20.0, "ses-threads")
+    assert client.post("/events", json={"events": events}).status_code == 200
+    for path, body in (
+        ("/recommend", {"user_id": user, "k": 5, "context": {"slot_id": played["slot_id"]}}),
+        ("/similar", {"slot_id": played["slot_id"], "k": 3, "user_id": user}),
+    ):
+        assert client.post(path, json=body).status_code == 200
+    assert len(seen) >= 3
+    assert {threads for _, threads in seen} == {1}, seen
+    # served on the app's worker threads, not on this one
+    assert threading.get_ident() not in {ident for ident, _ in seen}
 
 
 def test_events_then_recommend_over_http_excludes_the_played_slot(client):

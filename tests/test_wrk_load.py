@@ -10,7 +10,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from benchmarks.wrk_load import _lua_string, latency_summary, run_wrk, wrk_available
+from benchmarks.wrk_load import (
+    Bodies,
+    HeartbeatBatches,
+    _lua_string,
+    latency_summary,
+    run_wrk,
+    run_wrk_mix,
+    wrk_available,
+)
 
 SEEN: list[dict] = []
 
@@ -102,3 +110,30 @@ def test_wrk_latencies_are_measured_not_corrected(server_url: str) -> None:
     assert result["p50_ms"] < 20 <= 100 <= result["max_ms"]
     # about 1 in 20 requests paused: the p99 is a paused one, wrk's correction inflates below it
     assert result["p99_ms"] >= 100
+
+
+@pytest.mark.skipif(not wrk_available(), reason="wrk is not installed (apt-get install wrk)")
+def test_a_mix_takes_turns_by_weight_and_writes_fresh_heartbeat_batches(server_url) -> None:
+    players = [(f"u{i}", f"s{i % 7}", f"ses{i}") for i in range(10)]
+    kinds = [
+        Bodies("recommend", "/recommend", [{"user_id": "u1"}, {"user_id": "u2"}], weight=3),
+        HeartbeatBatches("events", players, batch=4, occurred_at="2026-12-04T10:00:00+00:00"),
+    ]
+    result = run_wrk_mix(server_url, kinds, concurrency=2, seconds=1)
+
+    recommends = [b for b in SEEN if "user_id" in b]
+    batches = [b["events"] for b in SEEN if "events" in b]
+    # a request in flight when the run ends reaches the server but is not timed: one each
+    assert 0 <= len(recommends) - result["recommend"]["requests"] <= 2 and len(recommends) > 20
+    assert 0 <= len(batches) - result["events"]["requests"] <= 2 and len(batches) > 5
+    assert abs(len(recommends) / len(batches) - 3) < 0.1  # 3 : 1 by weight, on each connection
+    assert result["events"]["events"] == 4 * result["events"]["requests"]
+    assert result["recommend"]["errors"] == result["events"]["errors"] == 0
+    events = [event for batch in batches for event in batch]
+    # every event id is new; a batch holds four different players, each on their own session
+    assert len({e["event_id"] for e in events}) == len(events)
+    assert all(len({e["user_id"] for e in batch}) == 4 for batch in batches)
+    assert {(e["user_id"], e["slot_id"], e["session_id"]) for e in events} <= set(players)
+    first = events[0]
+    assert first["event_type"] == "heartbeat" and first["duration_seconds"] == 60
+    assert first["occurred_at"] == "2026-12-04T10:00:00+00:00"

@@ -194,10 +194,21 @@ class SlotIndex:
         Returns:
             Scores [n_queries, k'] and the matching slot ids, k' = min(k, len(self)).
         """
-        k = min(k, len(self))
-        scores, rows = self.index.search(normalise(np.atleast_2d(queries)), k)
+        scores, rows = self.search_rows(queries, k)
         ids = [[self.slot_ids[r] for r in row if r >= 0] for row in rows]
         return scores, ids
+
+    def search_rows(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """`search` without the ids: scores and rows [n_queries, k'] (-1 where none).
+
+        For callers that read only part of each row's neighbours: turning all of them into
+        ids cost more than the search itself (5 queries x 100 neighbours, 3,000 slots).
+        A flat (exact) index is searched single-threaded faster than numpy can score the same
+        catalogue, at every size measured (`slotrec bench search`), so there is no numpy path.
+        """
+        k = min(k, len(self))
+        scores, rows = self.index.search(normalise(np.atleast_2d(queries)), k)
+        return scores, rows
 
     def vectors(self) -> np.ndarray:
         """The stored (normalised) vectors, [n_slots, dim]."""

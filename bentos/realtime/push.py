@@ -11,7 +11,9 @@ keeps its feature resolution in, so every read after a push pays ~1 ms more.
 
 `OnlinePusher` does the same writes with the lookups cached: the push source's feature views are
 resolved once per registry version (Feast's own matching rule: views whose `stream_source` is the
-push source), values become protos with Feast's type map, and the provider writes them. The
+push source); on the SQLite store the rows are upserted in bulk (`sqlite_bulk`: one
+`executemany` per view), elsewhere values become protos with Feast's type map and the provider
+writes them. The
 precompute step is skipped because no feature service here sets `precompute_online`; `resolve`
 refuses a push source feeding one, so that cannot change silently.
 `tests/test_realtime_store.py` checks the rows read back equal those of `FeatureStore.push`.
@@ -30,6 +32,7 @@ from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import python_values_to_proto_values
 from feast.value_type import ValueType
 
+from bentos.realtime import sqlite_bulk
 from bentos.realtime.registry_cache import RegistryVersionCache
 
 
@@ -40,6 +43,8 @@ class OnlinePusher:
         """Wrap an open feature store; nothing is resolved until the first push."""
         self._store = store
         self._views: RegistryVersionCache[list[FeatureView]] = RegistryVersionCache(store)
+        # the SQLite rows written in bulk (`sqlite_bulk`), where that store's layout allows it
+        self._bulk = sqlite_bulk.SqliteBulk(store) if sqlite_bulk.usable(store) else None
 
     def resolve(self, push_source_name: str) -> list[FeatureView]:
         """The feature views fed by a push source, cached per registry version.
@@ -67,6 +72,11 @@ class OnlinePusher:
             timestamp: The event time stamped on every row (UTC).
         """
         if not rows:
+            return
+        if self._bulk is not None:
+            serialized = self._bulk.keys(join_key, [r[join_key] for r in rows])
+            for view in self.resolve(push_source_name):
+                self._bulk.write(view, serialized, rows, timestamp)
             return
         provider = self._store._get_provider()  # the same provider FeatureStore.push writes with
         keys = [

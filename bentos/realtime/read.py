@@ -5,9 +5,11 @@ of which the SQLite queries are ~0.05 ms: the rest is resolving the feature refe
 a `GetOnlineFeaturesResponse` proto with a status per value, and turning it back into Python
 (`to_dict`). Every `recommend` pays one such read, so it was a fifth of the request's own work.
 
-`OnlineReader` reads the same rows through the same online store (`online_read` of the
-provider's store, one call per feature view) and converts the values with Feast's type map: the
-feature views are resolved once per registry version, as `push.OnlinePusher` does for writes.
+`OnlineReader` reads the same rows through the same online store: in bulk (`sqlite_bulk`: one
+SELECT per view of the requested features, values converted directly), or where that store's
+layout does not allow it through `online_read` of the provider's store, one call per feature
+view, with Feast's type map. The feature views are resolved once per registry version, as
+`push.OnlinePusher` does for writes.
 It returns what `get_online_features(...).to_dict()` returns, less the join key column;
 `tests/test_realtime_store.py` checks the two agree, for players with and without rows.
 
@@ -33,6 +35,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.type_map import feast_value_type_to_python_type
 
+from bentos.realtime import sqlite_bulk
 from bentos.realtime.registry_cache import RegistryVersionCache
 
 
@@ -48,6 +51,8 @@ class OnlineReader:
         """Wrap an open feature store; nothing is resolved until the first read."""
         self._store = store
         self._views: RegistryVersionCache[FeatureView] = RegistryVersionCache(store)
+        # the SQLite rows read in bulk (`sqlite_bulk`), where that store's layout allows it
+        self._bulk = sqlite_bulk.SqliteBulk(store) if sqlite_bulk.usable(store) else None
 
     def resolve(self, view_name: str) -> FeatureView:
         """A feature view by name, cached per registry version.
@@ -80,6 +85,9 @@ class OnlineReader:
             Feature name → values aligned with `keys`, as `get_online_features(...).to_dict()`
             gives them (without the join key column).
         """
+        if self._bulk is not None:
+            views = [(self.resolve(name), names) for name, names in features.items()]
+            return self._bulk.read(views, self._bulk.keys(join_key, keys))
         provider = self._store._get_provider()  # the provider get_online_features reads with
         config = self._store.config
         entity_keys = [

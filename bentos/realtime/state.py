@@ -15,14 +15,23 @@ read and tested on its own:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from bentos.realtime.events import PlayEvent
 
-# How many applied event ids a state remembers to ignore redeliveries (a retry comes soon).
-REMEMBERED_EVENT_IDS = 256
+# How many applied events a state remembers to ignore redeliveries: a retry comes within
+# seconds, and 64 is an hour of one-minute heartbeats. Kept as 64-bit digests (16 hex digits),
+# not the ids themselves: the whole play state is rewritten on every heartbeat, and 256 ids of
+# ~40 characters made it 10 KB a player, most of an `events` batch's write (measured).
+REMEMBERED_EVENTS = 64
+
+
+def event_key(event_id: str) -> str:
+    """The digest a state remembers an applied event by."""
+    return hashlib.blake2b(event_id.encode(), digest_size=8).hexdigest()
 
 
 @dataclass
@@ -43,7 +52,7 @@ class UserLiveState:
         current_session_id: The ongoing (or last closed) session.
         current_started_at: When that session started (UTC).
         crossed_session_id: The session whose threshold crossing was already reported.
-        recent_event_ids: The last applied event ids, newest last (bounded).
+        recent_event_keys: `event_key`s of the last applied events, newest last (bounded).
         risk_level: The daily `player_risk` snapshot's level (none, elevated, high), read with
             the live state; None when the player has no snapshot row. Never written by the
             service.
@@ -61,7 +70,7 @@ class UserLiveState:
     current_session_id: str | None = None
     current_started_at: datetime | None = None
     crossed_session_id: str | None = None
-    recent_event_ids: list[str] = field(default_factory=list)
+    recent_event_keys: list[str] = field(default_factory=list)
     risk_level: str | None = None
 
     @property
@@ -107,16 +116,17 @@ def apply_events(
         played_slots=list(state.played_slots),
         recent_play_seconds=dict(state.recent_play_seconds),
         played_at=dict(state.played_at),
-        recent_event_ids=list(state.recent_event_ids),
+        recent_event_keys=list(state.recent_event_keys),
     )
-    seen = set(new.recent_event_ids)
+    seen = set(new.recent_event_keys)
     crossings: list[ThresholdCrossing] = []
     changed = False
     for event in sorted(events, key=lambda e: e.occurred_at):
-        if event.event_id in seen or not event.is_play:
+        key = event_key(event.event_id)
+        if key in seen or not event.is_play:
             continue
-        seen.add(event.event_id)
-        new.recent_event_ids.append(event.event_id)
+        seen.add(key)
+        new.recent_event_keys.append(key)
         changed = True
         _note_play(new, event)
         if _is_late(new, event):
@@ -139,7 +149,7 @@ def apply_events(
             new.current_slot = None
             new.current_slot_seconds = 0.0
     if changed:
-        del new.recent_event_ids[:-REMEMBERED_EVENT_IDS]
+        del new.recent_event_keys[:-REMEMBERED_EVENTS]
         new.updated_at = now
     prune(new, rules, now)
     return new, crossings

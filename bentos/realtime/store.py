@@ -25,7 +25,7 @@ Guarantees:
   all the same), and applied before the next `record` and at the next `healthy` that find the
   store answering again (`slotrec_events_replayed_total`). Crossings caused by replayed events
   are reported by the `record` that replays them; a replay from `healthy` only logs them.
-- Redelivery: an event id applied in the last `REMEMBERED_EVENT_IDS` events of a player changes
+- Redelivery: an event id applied in the last `REMEMBERED_EVENTS` events of a player changes
   nothing the second time (it is still appended to the raw files, where dbt dedupes it).
 """
 
@@ -60,17 +60,22 @@ PLAY_VIEW = "user_live_play"
 PROFILE_VIEW = "user_live_profile"
 PLAY_PUSH = "user_live_play_push"
 PROFILE_PUSH = "user_live_profile_push"
-PLAY_FEATURES = (
+PLAY_FEATURES = ("play_state_json",)
+# The keys of a play state document (`feature_repo/live_state.py`): slots most recent first,
+# with when each was last played (epoch s) and the seconds played on it; the session being
+# played ("" once ended); the session whose threshold crossing was reported; digests of the
+# events last applied (`state.event_key`); when it was written.
+PLAY_STATE_KEYS = (
     "played_slots",
-    "played_at_epoch_seconds",
+    "played_at",
     "played_seconds",
     "current_slot",
     "current_session_id",
-    "current_started_at_epoch_seconds",
+    "current_started_at",
     "current_slot_seconds",
     "crossed_session_id",
-    "recent_event_ids",
-    "updated_at_epoch_seconds",
+    "recent_event_keys",
+    "updated_at",
 )
 PROFILE_FEATURES = ("suggestion_json", "onboarding_json")
 # The daily risk snapshot (dbt player_risk, materialized): read in the same round trip as the
@@ -80,6 +85,8 @@ RISK_FEATURES = ("risk_level",)
 # What a state read asks for: feature view → names, and the same as Feast feature references.
 READ_FEATURES = {PLAY_VIEW: PLAY_FEATURES, PROFILE_VIEW: PROFILE_FEATURES, RISK_VIEW: RISK_FEATURES}
 READ_REFS = [f"{view}:{name}" for view, names in READ_FEATURES.items() for name in names]
+# What applying events needs: the play state alone (they change nothing else).
+PLAY_ONLY: dict[str, tuple[str, ...]] = {PLAY_VIEW: PLAY_FEATURES}
 # After a failed attempt to open the online store, calls fail fast for this long.
 OPEN_RETRY_SECONDS = 5.0
 # Play events kept for replay while the online store is down (about 3 MB at most).
@@ -337,25 +344,31 @@ class LiveStateStore:
         finally:
             held.__exit__(None, None, None)
 
-    def _read(self, user_ids: list[str]) -> dict[str, UserLiveState]:
-        columns = self._feast(lambda fs: self._read_columns(fs, user_ids))
+    def _read(
+        self, user_ids: list[str], views: dict[str, tuple[str, ...]] = READ_FEATURES
+    ) -> dict[str, UserLiveState]:
+        """The players' states from the given views (features of other views read as unset)."""
+        columns = self._feast(lambda fs: self._read_columns(fs, user_ids, views))
         return {
             user_id: _decode(user_id, {name: values[i] for name, values in columns.items()})
             for i, user_id in enumerate(user_ids)
         }
 
-    def _read_columns(self, fs: FeatureStore, user_ids: list[str]) -> dict[str, list[Any]]:
+    def _read_columns(
+        self, fs: FeatureStore, user_ids: list[str], views: dict[str, tuple[str, ...]]
+    ) -> dict[str, list[Any]]:
         """Feature name → values per player: the SQLite store through `OnlineReader` (a fifth
         of a `recommend`'s work saved), Redis through Feast's one pipelined round trip."""
         if self._reader is not None:
-            return self._reader.read(schema.USER_ID, user_ids, READ_FEATURES)
+            return self._reader.read(schema.USER_ID, user_ids, views)
         rows = [{schema.USER_ID: user_id} for user_id in user_ids]
-        return fs.get_online_features(features=READ_REFS, entity_rows=rows).to_dict()
+        refs = [f"{view}:{name}" for view, names in views.items() for name in names]
+        return fs.get_online_features(features=refs, entity_rows=rows).to_dict()
 
     def _apply(self, by_user: dict[str, list[PlayEvent]]) -> list[ThresholdCrossing]:
         crossings: list[ThresholdCrossing] = []
         with self._hold_players(by_user):
-            before = self._read(list(by_user))
+            before = self._read(list(by_user), PLAY_ONLY)
             now = self._clock()
             after: list[UserLiveState] = []
             for user_id, events in by_user.items():
@@ -408,15 +421,27 @@ def _ensure_definitions(store: FeatureStore) -> None:
     """Apply the live-state (and risk snapshot) definitions if this registry lacks them.
 
     The risk view is applied too, so a service started before the first daily run can read it
-    (no row yet: no risk level) in the same call as the live state.
+    (no row yet: no risk level) in the same call as the live state. A live view registered with
+    other features than its definition (a registry written by an older version) is applied
+    anew: its players' live state starts afresh, which their daily snapshot still covers.
     """
     from feature_repo import entities, features, live_state
 
-    have = {fv.name for fv in store.list_feature_views(allow_cache=False)}
+    registered = {
+        fv.name: sorted(f.name for f in fv.features)
+        for fv in store.list_feature_views(allow_cache=False)
+    }
+    wanted = {
+        fv.name: sorted(f.name for f in fv.features)
+        for fv in (live_state.user_live_play, live_state.user_live_profile)
+    }
     missing: list[Any] = []
-    if not {PLAY_VIEW, PROFILE_VIEW} <= have:
+    if any(registered.get(name) != names for name, names in wanted.items()):
+        stale = [name for name in wanted if name in registered and registered[name] != wanted[name]]
+        if stale:
+            log.warning("live views %s changed their features: applied anew", stale)
         missing.extend(live_state.LIVE_DEFINITIONS)
-    if RISK_VIEW not in have:
+    if RISK_VIEW not in registered:
         missing.append(features.player_risk)
     if not missing:
         return
@@ -488,33 +513,34 @@ def _load(text: str | None) -> dict | None:
 
 def _play_row(s: UserLiveState) -> dict[str, Any]:
     """One player's play state as a row of `feature_repo.live_state.user_live_play`."""
-    return {
-        schema.USER_ID: s.user_id,
+    document = {
         "played_slots": list(s.played_slots),
-        "played_at_epoch_seconds": [_epoch(s.played_at.get(x)) for x in s.played_slots],
+        "played_at": [_epoch(s.played_at.get(x)) for x in s.played_slots],
         "played_seconds": [float(s.recent_play_seconds.get(x, 0.0)) for x in s.played_slots],
         "current_slot": s.current_slot or "",
         "current_session_id": s.current_session_id or "",
-        "current_started_at_epoch_seconds": _epoch(s.current_started_at),
+        "current_started_at": _epoch(s.current_started_at),
         "current_slot_seconds": float(s.current_slot_seconds),
         "crossed_session_id": s.crossed_session_id or "",
-        "recent_event_ids": list(s.recent_event_ids),
-        "updated_at_epoch_seconds": _epoch(s.updated_at),
+        "recent_event_keys": list(s.recent_event_keys),
+        "updated_at": _epoch(s.updated_at),
     }
+    return {schema.USER_ID: s.user_id, "play_state_json": json.dumps(document)}
 
 
 def _decode(user_id: str, row: dict[str, Any]) -> UserLiveState:
     """A state from one row of online features (missing features come back as None)."""
-    slots = list(row.get("played_slots") or [])
-    played_at = list(row.get("played_at_epoch_seconds") or [])
-    seconds = list(row.get("played_seconds") or [])
+    play = _load(row.get("play_state_json")) or {}
+    slots = list(play.get("played_slots") or [])
+    played_at = list(play.get("played_at") or [])
+    seconds = list(play.get("played_seconds") or [])
     return UserLiveState(
         user_id=user_id,
         played_slots=slots,
         recent_play_seconds={s: float(v) for s, v in zip(slots, seconds, strict=False)},
-        current_slot=row.get("current_slot") or None,
-        current_slot_seconds=float(row.get("current_slot_seconds") or 0.0),
-        updated_at=_moment(row.get("updated_at_epoch_seconds")),
+        current_slot=play.get("current_slot") or None,
+        current_slot_seconds=float(play.get("current_slot_seconds") or 0.0),
+        updated_at=_moment(play.get("updated_at")),
         suggestion=_load(row.get("suggestion_json")),
         onboarding=_load(row.get("onboarding_json")),
         played_at={
@@ -522,9 +548,9 @@ def _decode(user_id: str, row: dict[str, Any]) -> UserLiveState:
             for s, v in zip(slots, played_at, strict=False)
             if (moment := _moment(v)) is not None
         },
-        current_session_id=row.get("current_session_id") or None,
-        current_started_at=_moment(row.get("current_started_at_epoch_seconds")),
-        crossed_session_id=row.get("crossed_session_id") or None,
-        recent_event_ids=list(row.get("recent_event_ids") or []),
+        current_session_id=play.get("current_session_id") or None,
+        current_started_at=_moment(play.get("current_started_at")),
+        crossed_session_id=play.get("crossed_session_id") or None,
+        recent_event_keys=list(play.get("recent_event_keys") or []),
         risk_level=row.get("risk_level") or None,
     )

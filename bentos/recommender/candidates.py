@@ -49,16 +49,17 @@ def gather_candidates(
     found: dict[str, Origin] = {}
     if queries:
         depth = max(VECTOR_CANDIDATES, 4 * k) if query is not None else NEIGHBOURS_PER_SEED + 1
-        _, ids = live.index.search(np.vstack(queries), depth)  # [n_queries, depth]
-        for (seed, _), neighbours in zip(rows, ids, strict=False):
+        _, neighbours = live.index.search_rows(np.vstack(queries), depth)  # [n_queries, depth]
+        slot_ids = live.index.slot_ids
+        for (seed, _), found_rows in zip(rows, neighbours, strict=False):
             origin = Origin(SIMILAR, seed)
-            for slot_id in neighbours[: NEIGHBOURS_PER_SEED + 1]:
-                if slot_id != seed and slot_id not in found:
+            for row in found_rows[: NEIGHBOURS_PER_SEED + 1].tolist():
+                if row >= 0 and (slot_id := slot_ids[row]) != seed and slot_id not in found:
                     found[slot_id] = origin
         if query is not None:
             origin = Origin(query_reason)
-            for slot_id in ids[-1]:
-                if slot_id not in found:
+            for row in neighbours[-1].tolist():
+                if row >= 0 and (slot_id := slot_ids[row]) not in found:
                     found[slot_id] = origin
     origin = Origin(POPULAR)
     for slot_id in popular[:POPULAR_CANDIDATES]:

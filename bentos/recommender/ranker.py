@@ -104,8 +104,12 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     popular = catalog.popular_for(player.segment if player else None) or snapshot.popularity.get(
         "global", []
     )
-    seeds = ([context] if context else []) + (
-        list(live.played_slots[:RECENT_SEEDS]) if live else []
+    # the context slot is usually the most recent one too: search each slot once
+    seeds = list(
+        dict.fromkeys(
+            ([context] if context else [])
+            + (list(live.played_slots[:RECENT_SEEDS]) if live else [])
+        )
     )
     origins = gather_candidates(live_index, seeds, query, query_reason, popular, request.k)
     hidden = pools.exploring | pools.retired
@@ -145,8 +149,9 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
         new_games, ranked, request.k, budget if explore else 0, request.seed
     )
     exploit_k = request.k - len(picked_new) - len(extra)
+    extra_set = set(extra)
     exploit = diversify(
-        [s for s in ranked if s not in set(extra)],
+        [s for s in ranked if s not in extra_set],
         catalog.slots,
         exploit_k,
         request.strategy.diversity_max_share,

@@ -64,11 +64,11 @@ def taste(live: LiveIndex, vector: np.ndarray | None, slot_ids: list[str]) -> np
     out = np.full(len(slot_ids), 0.5)
     if vector is None:
         return out
-    rows = [live.rows.get(s, -1) for s in slot_ids]
-    known = np.array([r >= 0 for r in rows])
+    get = live.rows.get
+    rows = np.fromiter((get(s, -1) for s in slot_ids), dtype=np.int64, count=len(slot_ids))
+    known = rows >= 0
     if known.any():
-        picked = live.vectors[[r for r in rows if r >= 0]]  # [n_known, dim]
-        out[known] = (1.0 + picked @ vector) / 2.0
+        out[known] = (1.0 + live.vectors[rows[known]] @ vector) / 2.0  # [n_known]
     return out
 
 
