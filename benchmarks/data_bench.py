@@ -24,8 +24,8 @@ import duckdb
 import numpy as np
 
 from slotrec import ingest, transform
-from slotrec.atomic import write_json_atomic
-from slotrec.settings import get_settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import get_settings
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,10 @@ from typing import Any
 import numpy as np
 
 from bentos.realtime import LiveStateStore, PlayEvent
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import REPO_ROOT, Settings
 from slotrec.redis_server import redis_server_binary, start_redis_server
 from slotrec.service_process import free_port
-from slotrec.settings import REPO_ROOT, Settings
 
 DEFAULT_OUT = REPO_ROOT / "benchmarks" / "results" / "online_store.json"
 WARMUP_CALLS = 50

@@ -44,10 +44,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import Settings, get_settings
 from slotrec.daily import run_daily
-from slotrec.settings import Settings, get_settings
 from slotrec.simulator import SimulationConfig, simulate_world
+from slotrec.simulator.truth import SimulatorTruth
 from training.baselines import EASE, ItemKNN, Popularity
 from training.data import load_slotrec_data
 from training.evaluate import compare, evaluate_model
@@ -55,7 +56,7 @@ from training.pipeline import fit_batch_size, slotrec_train_config
 from training.significance import intervals_against
 from training.splits import ITEM, USER, Split, encode_ids, leave_last_out
 from training.trainer import ModelKind, TrainConfig, TrainResult, train_model
-from training.truth import DEFAULT_TOP_N, SimulatorTruth, truth_evaluation
+from training.truth import DEFAULT_TOP_N, truth_evaluation
 
 logger = logging.getLogger(__name__)
 

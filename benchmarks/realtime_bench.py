@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from bentos.realtime import LiveStateStore, PlayEvent
-from slotrec.atomic import write_json_atomic
-from slotrec.settings import Settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import Settings
 
 
 def _summary(seconds: list[float]) -> dict[str, float]:

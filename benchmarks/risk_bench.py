@@ -23,8 +23,8 @@ from typing import Any
 import duckdb
 
 from slotrec import transform
-from slotrec.atomic import write_json_atomic
-from slotrec.settings import get_settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import get_settings
 from slotrec.transform import RISK_RULE_SETTINGS
 
 SIGNALS = ("has_long_sessions", "has_late_night_play", "has_loss_chasing", "has_escalating_play")

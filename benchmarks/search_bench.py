@@ -24,7 +24,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
 
 SIZES = (200, 1_000, 3_000, 10_000, 20_000, 50_000)
 QUERIES = (1, 5)

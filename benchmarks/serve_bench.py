@@ -42,9 +42,9 @@ import httpx
 import numpy as np
 
 from benchmarks.wrk_load import Bodies, HeartbeatBatches, run_wrk_mix, wrk_available
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import Settings, get_settings
 from slotrec.service_process import start_service, stop_service, workers_for
-from slotrec.settings import Settings, get_settings
 
 Log = Callable[[str], None]
 

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from slotrec.schema import SEGMENTS
+from slotrec.core.schema import SEGMENTS
 from slotrec.simulator.affinity import true_affinity
 from slotrec.simulator.catalogue import build_catalogue
 from slotrec.simulator.config import SimulationConfig

@@ -55,8 +55,8 @@ import duckdb
 import numpy as np
 
 from benchmarks.serve_bench import ServeBenchConfig, prepare_world, start_server
-from slotrec.atomic import write_json_atomic
-from slotrec.settings import Settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import Settings
 
 Log = Callable[[str], None]
 

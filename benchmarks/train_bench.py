@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from benchmarks.simulated_plays import PlaysConfig, simulated_plays
-from slotrec.atomic import write_json_atomic
-from slotrec.settings import get_settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import get_settings
 from training.bundle import Bundle
 from training.index import (
     HNSW_EF_CONSTRUCTION,

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from bentos.realtime.events import Identifier, PlayEvent
 from bentos.restrictions import MAX_REASON_CHARS, Kind
-from slotrec import schema
+from slotrec.core import schema
 
 Reason = Literal[
     "similar", "history", "recent", "onboarding", "popular", "exploration", "new_game", "fallback"

@@ -8,20 +8,10 @@ all workers within about a second, without a restart. A changed game (same `slot
 the catalogue facts (active, jurisdictions, …); a slot the model already knows keeps its
 learned vector.
 
-Graduation rule (documented in the README): a new game starts in the exploration pool, where
-only players of the exploration segment see it, in the bounded exploration share of their
-lists. After `new_game_exposure_cap` exploration impressions it is reviewed once:
-
-- plays / impressions >= `new_game_min_play_rate`: it **graduates** and competes in normal
-  ranking for everyone (candidates from FAISS, scored from its nearest known slots' NeuMF scores);
-- otherwise it is **retired** from exploration: no more exploration impressions, and no place
-  in normal ranking either. Plays keep being counted, so a game whose plays arrive late (players
-  come back to it from the lobby's own browsing) still graduates once its rate passes the bar;
-  the next retrain learns a vector from its real plays either way.
-
-A play is a session start (`events`) on the game; the rule is evaluated on every poll from the
-counts shared by all workers through the same file. The model learning the game (a retrain
-that indexed it) ends its new-game status.
+The graduation rule (`slotrec.core.policies.graduation`, documented in the README) is evaluated
+on every poll from the exposure counts shared by all workers through the same file; a graduated
+game is ranked like any slot (candidates from FAISS, scored from its nearest known slots' NeuMF
+scores). The model learning the game (a retrain that indexed it) ends its new-game status.
 """
 
 from __future__ import annotations
@@ -36,8 +26,6 @@ from typing import Any, Literal
 
 from bentos.shared_sqlite import SharedSqlite
 
-Stage = Literal["exploring", "graduated", "retired"]
-
 _SCHEMA = """
 create table if not exists registrations (
     slot_id text primary key, seq integer not null, payload text not null,
@@ -47,13 +35,6 @@ create table if not exists exposure (
     plays integer not null default 0);
 create table if not exists control (key text primary key, value integer not null);
 """
-
-
-def stage(impressions: int, plays: int, cap: int, min_play_rate: float) -> Stage:
-    """Where a new game stands under the graduation rule (see the module docstring)."""
-    if impressions < cap:
-        return "exploring"
-    return "graduated" if plays / impressions >= min_play_rate else "retired"
 
 
 @dataclass(frozen=True)

@@ -35,26 +35,27 @@ import pandas as pd
 from bentos import api, metrics
 from bentos.catalog import Catalog, load_catalog, slot_infos
 from bentos.client_errors import log_client_errors_as_warnings
-from bentos.clock import service_clock
-from bentos.experiments import Strategy, assign, load_experiments
 from bentos.guard import RequestGuard
 from bentos.native_threads import pin_this_thread
-from bentos.new_games import NewGameRegistry, stage
+from bentos.new_games import NewGameRegistry
 from bentos.realtime.events import refuse_absurd_amounts
 from bentos.realtime.state import ThresholdCrossing, UserLiveState
 from bentos.realtime.store import LiveStateStore, LiveStateUnavailable
 from bentos.recommender import ranker
 from bentos.recommender.exploration import in_exploration_segment
 from bentos.recommender.fallback import popular_fallback
-from bentos.recommender.guardrails import (
+from bentos.restrictions import Restriction, RestrictionRegistry
+from bentos.snapshot import BundleUnavailable, Snapshot, load_snapshot, promoted_tag
+from bentos.timeout_timer import cancel_timeout_timers
+from slotrec.core.clock import service_clock
+from slotrec.core.policies.experiments import Strategy, assign, load_experiments
+from slotrec.core.policies.graduation import stage
+from slotrec.core.policies.guardrails import (
     REALITY_CHECK,
     reality_check_message,
     risk_policy,
 )
-from bentos.restrictions import Restriction, RestrictionRegistry
-from bentos.snapshot import BundleUnavailable, Snapshot, load_snapshot, promoted_tag
-from bentos.timeout_timer import cancel_timeout_timers
-from slotrec.settings import Settings, get_settings
+from slotrec.core.settings import Settings, get_settings
 from training.model_store import use_model_store
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ class SlotrecService:
         self.bundle_error: str | None = None
         self.fallback_catalog = Catalog.empty()
         self._load(None)
-        # the wall clock, or the closed-loop demo's simulated one (`bentos.clock`)
+        # the wall clock, or the closed-loop demo's simulated one (`slotrec.core.clock`)
         self.clock = service_clock()
         self.store = LiveStateStore(self.settings, clock=self.clock)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from bentos.catalog import Catalog, SlotInfo, load_catalog
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 from training.bundle import Bundle
 from training.index import SlotIndex, normalise
 from training.metadata_model import MetadataEmbedder

@@ -7,8 +7,8 @@ row labelled at time t only sees snapshots stamped at or before t.
 
 from feast import FileSource
 
-from slotrec import schema
-from slotrec.settings import get_settings
+from slotrec.core import schema
+from slotrec.core.settings import get_settings
 
 _export_dir = get_settings().layout.feature_export_dir
 

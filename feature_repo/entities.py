@@ -2,7 +2,7 @@
 
 from feast import Entity, ValueType
 
-from slotrec import schema
+from slotrec.core import schema
 
 user = Entity(
     name="user",

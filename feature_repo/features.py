@@ -11,7 +11,7 @@ from feature_repo.data_sources import (
     user_features_source,
 )
 from feature_repo.entities import slot, user
-from slotrec import schema
+from slotrec.core import schema
 
 # A snapshot is rewritten every day; two days of ttl tolerates one missed daily run before a
 # point-in-time join or an online read treats the player as unknown.

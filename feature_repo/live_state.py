@@ -20,7 +20,7 @@ from feast.data_source import DataSource
 from feast.types import String
 
 from feature_repo.entities import user
-from slotrec.settings import get_settings
+from slotrec.core.settings import get_settings
 
 # The timestamp of each push: when the service wrote the state.
 LIVE_TIMESTAMP = "live_updated_at"

@@ -17,9 +17,9 @@ import duckdb
 import yaml
 from feast import FeatureStore, RepoConfig
 
-from slotrec import schema
-from slotrec.redis_url import parse_redis_url
-from slotrec.settings import Settings
+from slotrec.core import schema
+from slotrec.core.redis_url import parse_redis_url
+from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

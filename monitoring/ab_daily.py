@@ -1,8 +1,8 @@
 """The A/B readout of the running experiment, from the warehouse's clean events up to a day.
 
 The served events carry the recommendation's `request_id` but not the variant: the variant is
-a deterministic hash of the player (`bentos.experiments.assign`), so it is recomputed here from
-the configured experiments file. The frames `monitoring.ab_readout` expects:
+a deterministic hash of the player (`slotrec.core.policies.experiments.assign`), so it is
+recomputed here from the configured experiments file. The frames `monitoring.ab_readout` expects:
 
 - impressions: clean `impression` events with a `request_id` (one exposure per request);
 - clicks: clean `click` events with a `request_id`;
@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 
 from monitoring.ab_readout import ReadoutError, ab_readout, dashboard_values, write_readout
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 
 _EVENTS = """
     select request_id, user_id, slot_id, session_id, event_type, occurred_at,
@@ -69,7 +69,7 @@ def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str,
         high-volatility share of impressions to at-risk players, impressions and lists to
         restricted players), "dashboard_values", "files"}`.
     """
-    from bentos.experiments import Strategy, assign, load_experiments
+    from slotrec.core.policies.experiments import Strategy, assign, load_experiments
 
     experiments = load_experiments(settings)
     if not experiments:

@@ -59,7 +59,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from slotrec.atomic import write_json_atomic, write_text_atomic
+from slotrec.core.atomic import write_json_atomic, write_text_atomic
 
 METRICS: tuple[str, ...] = ("ctr", "play_through", "minutes")
 METRIC_LABELS = {

@@ -31,9 +31,9 @@ from monitoring import (
     responsible_play,
 )
 from monitoring.snapshots import save_snapshot
-from slotrec.atomic import write_json_atomic
-from slotrec.run_history import RunHistory
-from slotrec.settings import Settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.run_history import RunHistory
+from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

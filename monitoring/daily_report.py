@@ -36,9 +36,9 @@ from typing import Any
 from monitoring import quality
 from monitoring.daily_report_html import render_html
 from monitoring.service_health import service_health
-from slotrec.atomic import write_json_atomic, write_text_atomic
-from slotrec.run_history import RunHistory
-from slotrec.settings import Settings
+from slotrec.core.atomic import write_json_atomic, write_text_atomic
+from slotrec.core.run_history import RunHistory
+from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def data_section(settings: Settings, as_of: date) -> dict[str, Any]:
     source = "run reports"
     warehouse = settings.layout.warehouse_path
     if warehouse.exists():
-        from slotrec.run_report import read_ingest_counts
+        from slotrec.core.run_report import read_ingest_counts
 
         for entry in read_ingest_counts(warehouse, days[0], as_of):
             found[entry.day] = _day_counts(
@@ -263,7 +263,7 @@ def drift_section(settings: Settings, as_of: date) -> dict[str, Any]:
 
 def new_games_section(settings: Settings) -> dict[str, Any]:
     """Every registered new game: impressions, plays, play rate and graduation stage."""
-    from bentos.new_games import stage
+    from slotrec.core.policies.graduation import stage
 
     path = settings.layout.root / "serving" / "new_games.sqlite"
     cap, bar = settings.new_game_exposure_cap, settings.new_game_min_play_rate

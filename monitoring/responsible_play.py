@@ -28,11 +28,12 @@ risk, impressions of a volatility the player's level excludes (must be 0 too), a
 activations per guardrail.
 
 Guardrail activations are derived from the served lists: the service applies the list
-guardrails of a level (`bentos.recommender.guardrails.RiskPolicy.list_guardrails`) to every list
-it makes for a player of that level, so each list to an at-risk player counts once for each of
-its level's guardrails. Why not a `guardrail` event in the raw files: the raw event contract
-(`slotrec.schema.EVENT_TYPES`, dbt's `event_types` var and accepted-values tests) would need a new
-type, and an event without a slot breaks the staging `not_null` contract on `slot_id`; the
+guardrails of a level (`slotrec.core.policies.guardrails.RiskPolicy.list_guardrails`) to every
+list it makes for a player of that level, so each list to an at-risk player counts once for each
+of its level's guardrails. Why not a `guardrail` event in the raw files: the raw event contract
+(`slotrec.core.schema.EVENT_TYPES`, dbt's `event_types` var and accepted-values tests) would
+need a new type, and an event without a slot breaks the staging `not_null` contract on
+`slot_id`; the
 activations that leave no impression (a restricted player's empty list, a reality check) are
 therefore only in the service's Prometheus counters, which the daily report adds "since the
 service started" when the service answers.
@@ -47,10 +48,10 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from bentos.recommender.guardrails import risk_policy
 from bentos.restrictions import history_rows
 from monitoring.ab_readout import HIGH_VOLATILITY
-from slotrec.settings import Settings
+from slotrec.core.policies.guardrails import risk_policy
+from slotrec.core.settings import Settings
 
 TREND_DAYS = 14
 OK, ALERT = "OK", "ALERT"

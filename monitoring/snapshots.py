@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from slotrec.atomic import write_text_atomic
+from slotrec.core.atomic import write_text_atomic
 
 
 def save_snapshot(snapshot: Any, folder: Path, name: str) -> dict[str, str]:

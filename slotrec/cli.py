@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.status import Status
 
-from slotrec.settings import Settings, get_settings
+from slotrec.core.settings import Settings, get_settings
 
 app = typer.Typer(
     name="slotrec",
@@ -184,8 +184,8 @@ def daily(
     ] = False,
 ) -> None:
     """Run every pipeline stage for one day (or a backfill range) and write the run report."""
+    from slotrec.core.run_report import print_summary
     from slotrec.daily import StepFailed, run_daily
-    from slotrec.run_report import print_summary
 
     settings = _settings(data_dir)
     day, start = _parse_range(as_of, from_date)
@@ -214,7 +214,7 @@ def daily(
 def check(as_of: AsOfOption, data_dir: DataDirOption = None) -> None:
     """Exit 1 when the day's HR@10 or NDCG@10 fell below its trailing median by the margin."""
     from monitoring.quality import check_quality, quality_from_train_metrics, quality_history
-    from slotrec.run_history import RunHistory
+    from slotrec.core.run_history import RunHistory
 
     settings = _settings(data_dir)
     day = _parse_day(as_of, "--as-of")
@@ -308,7 +308,8 @@ def train(
     data_dir: DataDirOption = None,
 ) -> None:
     """Train NeuMF + baselines, evaluate, write a bundle and gate it (or evaluate a file)."""
-    from slotrec.atomic import write_json_atomic
+    from slotrec.core.atomic import write_json_atomic
+    from slotrec.simulator.truth import simulated_truth
     from training.pipeline import run_training, slotrec_train_config
 
     if (as_of is None) == (interactions is None):
@@ -348,7 +349,13 @@ def train(
     day = _parse_day(str(as_of), "--as-of")
     if not settings.layout.warehouse_path.exists():
         raise _fail(f"no warehouse at {settings.layout.warehouse_path}: run `slotrec daily` first")
-    outcome = run_training(settings, day, slotrec_train_config(**overrides), promote=not no_promote)
+    outcome = run_training(
+        settings,
+        day,
+        slotrec_train_config(**overrides),
+        promote=not no_promote,
+        truth=simulated_truth(settings.layout),
+    )
     summary = outcome.summary()
     write_json_atomic(out or settings.layout.run_dir(day) / "training.json", summary)
     _print_model_table(outcome.bundle.metrics)
@@ -450,8 +457,8 @@ def serve(
     import sys
 
     from bentos.native_threads import ONE_THREAD_ENV
+    from slotrec.core.settings import REPO_ROOT
     from slotrec.service_process import workers_for
-    from slotrec.settings import REPO_ROOT
     from training.model_store import use_model_store
 
     settings = _settings(data_dir)
@@ -535,8 +542,8 @@ def demo(
     from datetime import timedelta
 
     from feature_repo import store as feature_store
+    from slotrec.core.run_report import print_summary
     from slotrec.daily import StepFailed, run_daily
-    from slotrec.run_report import print_summary
     from slotrec.simulator import SimulationConfig, simulate_world
 
     if closed_loop:

@@ -3,7 +3,7 @@
 1. Simulate the world's history and load it (backfill, then one daily run that trains and
    promotes the first bundle), exactly as the plain demo does.
 2. Start `bentoml serve` as a subprocess on a free loopback port, on a simulated clock
-   (`bentos.clock`) and with the demo's A/B experiment (`DEMO_EXPERIMENTS`).
+   (`slotrec.core.clock`) and with the demo's A/B experiment (`DEMO_EXPERIMENTS`).
 3. Each closed-loop day: simulated players use the lobby (`slotrec.simulator.lobby`); on the
    new-game day the operator launches games (catalogue file + `POST /slots`); the service's raw
    sink files what it served and what the players did into that day's raw folder; then the daily
@@ -33,8 +33,8 @@ import httpx
 import numpy as np
 
 from slotrec import service_process
-from slotrec.atomic import write_json_atomic
-from slotrec.settings import Settings, get_settings
+from slotrec.core.atomic import write_json_atomic
+from slotrec.core.settings import Settings, get_settings
 from slotrec.simulator.lobby import (
     LobbyClient,
     LobbyDay,
@@ -200,7 +200,7 @@ def run_closed_loop(
     result = ClosedLoopResult(data_dir=data_dir)
     truth = LobbyTruth.load(settings.layout)
     clock_path = data_dir / "closed_loop" / "clock.json"
-    from bentos.clock import set_simulated_now
+    from slotrec.core.clock import set_simulated_now
 
     days = config.loop_days()
     set_simulated_now(clock_path, datetime(*days[0].timetuple()[:3], 8, tzinfo=UTC))
@@ -384,7 +384,7 @@ def design_new_games(truth: LobbyTruth, seed: int, explorers: np.ndarray) -> lis
     """Three launches: one made for the exploration segment's favourite theme, one average, one
     dud (their least liked theme, poor quality). Hidden quality and style are drawn here, the
     public metadata follows from them; ids continue the world's catalogue."""
-    from slotrec.schema import THEMES, VOLATILITY_LEVELS
+    from slotrec.core.schema import THEMES, VOLATILITY_LEVELS
     from slotrec.simulator.catalogue import PROVIDERS, slot_id_of
     from slotrec.simulator.config import LATENT_DIM
 
@@ -447,7 +447,7 @@ def launch_new_games(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from slotrec.schema import SLOT_CATALOGUE_SCHEMA
+    from slotrec.core.schema import SLOT_CATALOGUE_SCHEMA
     from slotrec.simulator.writer import write_parquet_atomic
 
     games = design_new_games(
@@ -495,7 +495,8 @@ def new_game_outcomes(
 ) -> list[dict[str, Any]]:
     """Each launched game: the registry's impressions, plays and stage, and its true appeal
     (to the exploration segment on average, and to the players the lobby showed it to)."""
-    from bentos.new_games import NewGameRegistry, stage
+    from bentos.new_games import NewGameRegistry
+    from slotrec.core.policies.graduation import stage
 
     if not games:
         return []

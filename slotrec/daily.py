@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from slotrec import ingest, transform
-from slotrec.run_history import (
+from slotrec.core.run_history import (
     STEP_FAILED,
     STEP_OK,
     STEP_SKIPPED,
@@ -32,8 +32,8 @@ from slotrec.run_history import (
     fingerprint,
     new_run_id,
 )
-from slotrec.run_report import DayIngest, RunReport, count_marts, read_ingest_counts
-from slotrec.settings import Settings
+from slotrec.core.run_report import DayIngest, RunReport, count_marts, read_ingest_counts
+from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +454,7 @@ def tell_service_to_reload(settings: Settings) -> dict[str, Any]:
 
 def train_and_gate(settings: Settings, as_of: date) -> dict[str, Any]:
     """Retrain on the fresh marts, write the bundle, promote it if it passes the gate."""
+    from slotrec.simulator.truth import simulated_truth
     from training.model_store import use_model_store
     from training.pipeline import run_training
     from training.promotion import PromotionRegistry
@@ -461,7 +462,8 @@ def train_and_gate(settings: Settings, as_of: date) -> dict[str, Any]:
     use_model_store(settings)
     # The bundle serving before this run: the embedding drift compares the new one with it.
     previous = PromotionRegistry(settings.layout.promoted_path).current
-    outcome = run_training(settings, as_of)
+    # on a simulated world, its hidden truth grades the lists too (None elsewhere)
+    outcome = run_training(settings, as_of, truth=simulated_truth(settings.layout))
     summary = outcome.summary()
     summary["previous_bundle"] = previous
     test = outcome.bundle.metrics["test"]["full"]["neumf"]

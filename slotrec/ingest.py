@@ -16,8 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slotrec import schema
-from slotrec.settings import DataLayout
+from slotrec.core import schema
+from slotrec.core.settings import DataLayout
 
 RAW_EVENT_SUFFIXES = (".parquet",)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 
 from bentos.native_threads import ONE_THREAD_ENV
-from slotrec.settings import REPO_ROOT
+from slotrec.core.settings import REPO_ROOT
 
 
 def workers_for(requested: int = 0) -> int:

@@ -25,7 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

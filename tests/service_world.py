@@ -20,8 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from slotrec import schema
-from slotrec.settings import Settings
+from slotrec.core import schema
+from slotrec.core.settings import Settings
 from training.bundle import Bundle
 from training.index import SlotIndex
 from training.metadata_model import MetadataEmbedder

@@ -13,7 +13,6 @@ import duckdb
 import numpy as np
 import pytest
 
-from bentos.clock import FileClock, set_simulated_now
 from slotrec.closed_loop import (
     ClosedLoopConfig,
     demo_settings,
@@ -22,7 +21,8 @@ from slotrec.closed_loop import (
     run_closed_loop,
     true_winner,
 )
-from slotrec.settings import DataLayout
+from slotrec.core.clock import FileClock, set_simulated_now
+from slotrec.core.settings import DataLayout
 from slotrec.simulator import SimulationConfig, simulate_world
 from slotrec.simulator.affinity import true_affinity
 from slotrec.simulator.lobby import (
@@ -120,7 +120,7 @@ def test_lobby_truth_is_the_worlds_truth_and_scores_new_games_from_metadata(tiny
     expected = true_affinity(players, slots, np.full(3, 4), np.array([0, 6, 29]))
     assert np.allclose(truth.affinity(4, ids), expected)
     # a launch with exactly slot 7's facts is liked exactly as slot 7 is
-    from slotrec.schema import THEMES, VOLATILITY_LEVELS
+    from slotrec.core.schema import THEMES, VOLATILITY_LEVELS
     from slotrec.simulator.catalogue import PROVIDERS
 
     twin = NewGame(

@@ -1,4 +1,4 @@
-"""The enumerations dbt repeats from `slotrec/schema.py` must never drift apart."""
+"""The enumerations dbt repeats from `slotrec/core/schema.py` must never drift apart."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-from slotrec import schema
-from slotrec.settings import REPO_ROOT
+from slotrec.core import schema
+from slotrec.core.settings import REPO_ROOT
 
 DBT_VARS = yaml.safe_load((REPO_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
 

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 from feature_repo import store as feature_store
+from slotrec.core.settings import Settings
 from slotrec.daily import StepFailed, run_daily
-from slotrec.settings import Settings
 from slotrec.simulator import SimulationConfig, simulate_world
 
 pytestmark = pytest.mark.slow
@@ -72,7 +72,7 @@ def test_report_json_is_written_with_totals(world):
 
 
 def test_monitoring_reports_and_run_history(world):
-    from slotrec.run_history import RunHistory
+    from slotrec.core.run_history import RunHistory
 
     settings, _, report, path = world
     folder = settings.layout.reports_dir(LAST)
@@ -143,7 +143,7 @@ def test_resume_skips_finished_steps_and_redoes_a_failed_one(world, monkeypatch)
 def test_a_failing_dbt_test_stops_the_run_and_the_promoted_bundle_keeps_serving(world, tmp_path):
     import shutil
 
-    from slotrec.run_history import RunHistory
+    from slotrec.core.run_history import RunHistory
     from training.promotion import PromotionRegistry
 
     settings, _, _, _ = world

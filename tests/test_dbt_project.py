@@ -26,14 +26,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from slotrec.schema import (
+from slotrec.core.schema import (
     ONBOARDING_SCHEMA,
     PLAYER_SCHEMA,
     RAW_EVENT_SCHEMA,
     REJECT_REASONS,
     SLOT_CATALOGUE_SCHEMA,
 )
-from slotrec.settings import DataLayout
+from slotrec.core.settings import DataLayout
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 DAY_1 = date(2026, 1, 6)

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 from slotrec.simulator import SimulationConfig, simulate_world
 from slotrec.transform import TransformResult, build, dbt_run_env, run_dbt, spark_dir
 

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from feature_repo import store as feature_store
-from slotrec import schema
-from slotrec.settings import Settings
+from slotrec.core import schema
+from slotrec.core.settings import Settings
 
 DAY1 = date(2026, 1, 1)
 DAY2 = date(2026, 1, 2)

@@ -25,10 +25,10 @@ import pytest
 from typer.testing import CliRunner
 
 from slotrec.cli import app
+from slotrec.core.run_history import RunHistory
+from slotrec.core.run_report import RunReport
+from slotrec.core.settings import Settings
 from slotrec.daily import StepFailed, delivered_volumes, run_daily, volume_warnings
-from slotrec.run_history import RunHistory
-from slotrec.run_report import RunReport
-from slotrec.settings import Settings
 from slotrec.simulator import SimulationConfig, simulate_world
 
 START = date(2026, 3, 1)

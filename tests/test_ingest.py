@@ -8,8 +8,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from slotrec import ingest, schema
-from slotrec.settings import DataLayout
+from slotrec import ingest
+from slotrec.core import schema
+from slotrec.core.settings import DataLayout
 
 DAY = date(2026, 1, 1)
 

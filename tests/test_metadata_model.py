@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slotrec import schema
+from slotrec.core import schema
 from training.index import normalise
 from training.metadata_model import MetadataEmbedder, evaluate_holdout
 

@@ -15,15 +15,15 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
-from bentos.experiments import Strategy, assign, load_experiments
 from bentos.new_games import NewGameRegistry
 from monitoring.daily_report import build_daily_report
 from monitoring.service_health import histogram_quantile, service_health, summarise_metrics
 from slotrec.cli import app
+from slotrec.core.policies.experiments import Strategy, assign, load_experiments
+from slotrec.core.run_history import STEP_OK, RunHistory, StepRecord
+from slotrec.core.run_report import RunReport
+from slotrec.core.settings import Settings
 from slotrec.daily import _Steps, write_daily_report
-from slotrec.run_history import STEP_OK, RunHistory, StepRecord
-from slotrec.run_report import RunReport
-from slotrec.settings import Settings
 
 DAY = date(2026, 1, 10)
 # HR@10 of the four days before DAY: median 0.305, threshold (15% margin) 0.25925; DAY drops

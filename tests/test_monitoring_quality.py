@@ -9,8 +9,8 @@ from typer.testing import CliRunner
 
 from monitoring.quality import check_quality
 from slotrec.cli import app
-from slotrec.run_history import STEP_OK, RunHistory, StepRecord
-from slotrec.settings import Settings
+from slotrec.core.run_history import STEP_OK, RunHistory, StepRecord
+from slotrec.core.settings import Settings
 
 DAY = date(2026, 1, 10)
 # five earlier days of HR@10: median 0.31, so the 15% margin puts the threshold at 0.2635

@@ -14,7 +14,7 @@ import pytest
 
 from bentos.realtime import LiveStateStore, PlayEvent
 from slotrec import transform
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 from slotrec.simulator import SimulationConfig, simulate_world
 
 pytestmark = pytest.mark.slow

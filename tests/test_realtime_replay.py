@@ -20,7 +20,7 @@ from bentos.realtime import LiveStateStore, LiveStateUnavailable, PlayEvent
 from bentos.realtime import store as store_module
 from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from bentos.realtime.store import PLAY_VIEW
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 from tests.live_events import play_event
 
 

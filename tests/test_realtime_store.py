@@ -37,8 +37,9 @@ from bentos.realtime.store import (
     READ_REFS,
 )
 from feature_repo import store as feast_repo
-from slotrec import ingest, schema
-from slotrec.settings import Settings
+from slotrec import ingest
+from slotrec.core import schema
+from slotrec.core.settings import Settings
 from tests.live_events import play_event
 
 THRESHOLD = 600.0
@@ -371,7 +372,7 @@ WORKER = textwrap.dedent(
     from datetime import UTC, datetime
     from pathlib import Path
     from bentos.realtime import LiveStateStore, PlayEvent
-    from slotrec.settings import Settings
+    from slotrec.core.settings import Settings
 
     root, name = Path(sys.argv[1]), sys.argv[2]
     count, threshold = int(sys.argv[3]), float(sys.argv[4])

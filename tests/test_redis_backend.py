@@ -25,10 +25,10 @@ from bentos.realtime import LiveStateStore, LiveStateUnavailable, ThresholdCross
 from bentos.realtime.locks import LockUnavailable, RedisUserLocks
 from bentos.realtime.raw_sink import SERVED_FILE_PREFIX
 from feature_repo import store as feature_store
+from slotrec.core.redis_url import parse_redis_url
+from slotrec.core.settings import REPO_ROOT, Settings
 from slotrec.redis_server import start_redis_server, wait_until_answering
-from slotrec.redis_url import parse_redis_url
 from slotrec.service_process import free_port
-from slotrec.settings import REPO_ROOT, Settings
 from tests.live_events import play_event
 from tests.service_world import build_world, play_events, serving_env, serving_settings
 from tests.test_feast_point_in_time import DAY2, _risk_snapshot, _slot_snapshot, _user_snapshot

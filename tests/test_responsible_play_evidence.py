@@ -12,7 +12,6 @@ import duckdb
 import pandas as pd
 import pytest
 
-from bentos.experiments import Strategy, assign, load_experiments
 from bentos.restrictions import RestrictionRegistry, history_rows
 from monitoring.ab_daily import daily_ab_readout
 from monitoring.ab_readout import ab_readout
@@ -22,7 +21,8 @@ from monitoring.responsible_play import (
     responsible_play_evidence,
     served_impressions,
 )
-from slotrec.settings import Settings
+from slotrec.core.policies.experiments import Strategy, assign, load_experiments
+from slotrec.core.settings import Settings
 
 DAY = date(2026, 1, 10)
 VOLATILITY = {"s_low": "low", "s_med": "medium", "s_high": "high", "s_vh": "very_high"}

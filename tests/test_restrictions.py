@@ -23,7 +23,7 @@ from bentos.restrictions import (
     read_restriction_file,
 )
 from slotrec.cli import app
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 

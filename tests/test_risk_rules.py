@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from slotrec.settings import REPO_ROOT, Settings
+from slotrec.core.settings import REPO_ROOT, Settings
 from slotrec.transform import RISK_RULE_SETTINGS, dbt_run_env
 
 MACRO = REPO_ROOT / "dbt_project" / "macros" / "risk_rules.sql"

@@ -6,10 +6,10 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from slotrec.core.run_history import RunHistory, fingerprint
+from slotrec.core.run_report import RunReport
+from slotrec.core.settings import Settings
 from slotrec.daily import _Steps, tell_service_to_reload
-from slotrec.run_history import RunHistory, fingerprint
-from slotrec.run_report import RunReport
-from slotrec.settings import Settings
 
 DAY = date(2026, 2, 1)
 
@@ -140,7 +140,7 @@ def test_reload_hook_posts_with_the_admin_token(tmp_path):
 def test_the_summary_shows_skipped_steps_alerts_and_drift():
     from rich.console import Console
 
-    from slotrec.run_report import print_summary
+    from slotrec.core.run_report import print_summary
 
     report = RunReport(as_of="2026-02-01", from_date="2026-02-01", status="ok")
     report.step_seconds = {"transform": 0.0, "monitor": 2.5}

@@ -14,10 +14,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bentos import api
-from bentos.experiments import Experiment, Strategy, assign, bucket
 from bentos.realtime.store import LiveStateUnavailable
 from bentos.service import SlotrecService
-from slotrec import schema
+from slotrec.core import schema
+from slotrec.core.policies.experiments import Experiment, Strategy, assign, bucket
 from tests.service_world import (
     EXAMPLE_REQUEST,
     INACTIVE_SLOT,

@@ -304,7 +304,7 @@ def test_restricted_is_in_the_openapi_schema_and_counted(client):
 def test_a_reload_to_an_unreadable_bundle_is_refused_with_the_reason(client):
     import os
 
-    from slotrec.settings import Settings
+    from slotrec.core.settings import Settings
     from training.promotion import PromotionRegistry
 
     layout = Settings(data_dir=os.environ["SLOTREC_DATA_DIR"]).layout

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from slotrec.core.settings import REPO_ROOT
 from slotrec.service_process import free_port
-from slotrec.settings import REPO_ROOT
 from tests.service_world import (
     ADMIN_TOKEN,
     EXAMPLE_REQUEST,

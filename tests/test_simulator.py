@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
-from slotrec.schema import (
+from slotrec.core.schema import (
     DAY_CAPACITY_SECONDS,
     EVENT_TYPES,
     FUTURE_TOLERANCE_SECONDS,
@@ -28,7 +28,7 @@ from slotrec.schema import (
     SLOT_CATALOGUE_SCHEMA,
     THEMES,
 )
-from slotrec.settings import DataLayout, Settings
+from slotrec.core.settings import DataLayout, Settings
 from slotrec.simulator import SimulationConfig, load_truth, simulate_world, true_affinity
 from slotrec.simulator.affinity import affinity_matrix
 from slotrec.simulator.catalogue import build_catalogue

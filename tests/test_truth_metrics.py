@@ -10,12 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slotrec.settings import DataLayout
+from slotrec.core.settings import DataLayout
 from slotrec.simulator import SimulationConfig, simulate_world
+from slotrec.simulator.truth import SimulatorTruth, has_truth, id_numbers
 from training.truth import (
-    SimulatorTruth,
-    has_truth,
-    id_numbers,
     true_top_share,
     truth_evaluation,
     truth_metrics,

@@ -21,7 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 from training.splits import ITEM, TIME, USER, WEIGHT, Split, temporal_split
 
 log = logging.getLogger(__name__)

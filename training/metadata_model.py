@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from slotrec import schema
+from slotrec.core import schema
 from training.index import normalise
 
 NUMERIC = ("rtp", "log_max_win", "has_bonus_buy")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 
 BUNDLE_MODEL_NAME = "slotrec-ncf"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 from training.baselines import EASE, ItemKNN, Popularity
 from training.bundle import Bundle
 from training.data import SlotrecData, load_slotrec_data
@@ -31,7 +31,7 @@ from training.promotion import GateDecision, PromotionRegistry, gate
 from training.significance import intervals_against
 from training.splits import ITEM, USER, Split
 from training.trainer import EpochStats, TrainConfig, TrainResult, graded_weight, train_model
-from training.truth import SimulatorTruth, has_truth, truth_evaluation
+from training.truth import TrueAffinity, truth_evaluation
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def evaluate_all(
     models: dict[str, Any],
     split: Split,
     groups: dict[int, str] | None = None,
-    truth: SimulatorTruth | None = None,
+    truth: TrueAffinity | None = None,
 ) -> dict[str, Any]:
     """Validation (full ranking) and test (full + sampled) metrics of every model.
 
@@ -198,7 +198,7 @@ def train_and_evaluate(
     config: TrainConfig,
     *,
     groups: dict[int, str] | None = None,
-    truth: SimulatorTruth | None = None,
+    truth: TrueAffinity | None = None,
     progress: Callable[[EpochStats], None] | None = None,
     eval_max_users: int | None = EVAL_MAX_USERS,
 ) -> tuple[TrainResult, dict[str, Any]]:
@@ -345,6 +345,11 @@ class TrainingOutcome:
         }
 
 
+# Builds a world's true affinities for a run's id maps (user ids, slot ids): only a simulated
+# world has any, and the caller that knows it is one passes this in.
+TruthSource = Callable[[Sequence[str], Sequence[str]], TrueAffinity]
+
+
 def run_training(
     settings: Settings,
     as_of: date,
@@ -352,22 +357,28 @@ def run_training(
     *,
     promote: bool = True,
     progress: Callable[[EpochStats], None] | None = None,
+    truth: TruthSource | None = None,
 ) -> TrainingOutcome:
-    """Retrain on the warehouse as of `as_of`, write a bundle, gate it, maybe promote it."""
+    """Retrain on the warehouse as of `as_of`, write a bundle, gate it, maybe promote it.
+
+    Args:
+        settings: Data directory and training settings.
+        as_of: The run date.
+        config: The training configuration (default: the daily retrain's).
+        promote: Promote the bundle when it passes the gate.
+        progress: Called after every epoch.
+        truth: On a simulated world, builds its true affinities for the run's id maps (user
+            ids, slot ids); the test players' lists are then also scored against them.
+    """
     started = time.perf_counter()
     use_model_store(settings)
     data = load_slotrec_data(settings, as_of)
-    # a simulated world carries its hidden truth; a real deployment has none and skips this
-    truth = (
-        SimulatorTruth(settings.layout, data.user_ids, data.slot_ids)
-        if has_truth(settings.layout)
-        else None
-    )
+    affinities = truth(data.user_ids, data.slot_ids) if truth is not None else None
     registry = PromotionRegistry(settings.layout.promoted_path)
     config = replace(
         config or slotrec_train_config(), max_seconds=settings.train_budget_minutes * 60
     )
-    outcome = retrain(data, registry, config, truth=truth, promote=promote, progress=progress)
+    outcome = retrain(data, registry, config, truth=affinities, promote=promote, progress=progress)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -377,7 +388,7 @@ def retrain(
     registry: PromotionRegistry,
     config: TrainConfig | None = None,
     *,
-    truth: SimulatorTruth | None = None,
+    truth: TrueAffinity | None = None,
     promote: bool = True,
     progress: Callable[[EpochStats], None] | None = None,
     eval_max_users: int | None = EVAL_MAX_USERS,

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
 
 # A new bundle may trail the promoted one on validation NDCG@10 by at most this much (absolute):
 # day-to-day noise on a fresh validation window is of this order, and refusing every bundle that

@@ -1,8 +1,8 @@
 """Evaluation against the simulator's hidden truth: would the player really like these slots?
 
 Held-out plays say what a player happened to play next; on a simulated world the simulator also
-knows each player's true affinity for every slot (`slotrec.simulator.true_affinity`). Two
-metrics read it, both over the slots the player has not played yet (what a lobby may show):
+knows each player's true affinity for every slot (a `TrueAffinity`, passed in). Two metrics read
+it, both over the slots the player has not played yet (what a lobby may show):
 
 - truth NDCG@k: the DCG of the model's top-k with the true affinity as the gain, over the DCG
   of the k unplayed slots with the highest true affinity (1.0 = the best possible list);
@@ -16,22 +16,17 @@ The metric functions read plain frames, like `training.metrics`: a *recommendati
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from slotrec.settings import DataLayout
-from slotrec.simulator import load_truth, true_affinity
 from training.evaluate import score_users
 from training.metrics import COL_ITEM, COL_RANK, COL_USER, DEFAULT_K
 
 COL_AFFINITY: Final = "affinity"
 DEFAULT_TOP_N: Final = 50
-_ID_NUMBER = re.compile(r"^[a-z]+(\d+)$")
 
 
 def _discounts(k: int) -> np.ndarray:
@@ -133,50 +128,22 @@ def truth_metrics(
     }
 
 
-def id_numbers(ids: Sequence[str]) -> np.ndarray:
-    """The simulator's index of each external id: "u0000001" → 0, "s000012" → 11.
+class TrueAffinity(Protocol):
+    """A world's true affinities, addressed by training's `user_idx` / `item_idx`.
 
-    Raises:
-        ValueError: An id does not have the simulator's prefix-and-number form.
+    Only a simulated world has them; the simulator provides one (`slotrec.simulator.truth`),
+    and whoever runs training on a simulated world (the demo, the benchmarks, `slotrec daily`
+    on a simulated data directory) passes it in: training never reads the simulator itself.
     """
-    out = np.empty(len(ids), np.int64)
-    for position, value in enumerate(ids):
-        match = _ID_NUMBER.match(value)
-        if match is None:
-            raise ValueError(f"id {value!r} is not a simulator id (letters then digits)")
-        out[position] = int(match.group(1)) - 1
-    return out
 
-
-def has_truth(layout: DataLayout) -> bool:
-    """Whether a simulated world's truth files are there (real deployments have none)."""
-    return all((layout.truth_dir / name).exists() for name in ("players.parquet", "slots.parquet"))
-
-
-class SimulatorTruth:
-    """True affinities of a simulated world, addressed by training's `user_idx` / `item_idx`."""
-
-    def __init__(
-        self, layout: DataLayout, user_ids: Sequence[str], slot_ids: Sequence[str]
-    ) -> None:
-        """Load the hidden tastes and map training indices onto the simulator's.
-
-        Args:
-            layout: The simulated world's data layout (its `truth_dir` must hold the truth).
-            user_ids: External user id of each `user_idx` (position = index).
-            slot_ids: External slot id of each `item_idx`.
-        """
-        self.players, self.slots = load_truth(layout)
-        self.user_numbers = id_numbers(user_ids)
-        self.slot_numbers = id_numbers(slot_ids)
+    @property
+    def n_items(self) -> int:
+        """Slots indexed (the columns of `affinity`)."""
+        ...
 
     def affinity(self, user_idx: np.ndarray) -> np.ndarray:
         """True affinity `[len(user_idx), n_items]` of each user for every indexed slot."""
-        users = self.user_numbers[np.asarray(user_idx, np.int64)]
-        pairs_u = np.repeat(users, len(self.slot_numbers))  # [b * n_items]
-        pairs_s = np.tile(self.slot_numbers, len(users))
-        values = true_affinity(self.players, self.slots, pairs_u, pairs_s)
-        return values.reshape(len(users), len(self.slot_numbers))
+        ...
 
 
 def _frames(
@@ -202,7 +169,7 @@ def truth_evaluation(
     model: Any,
     known: pd.DataFrame,
     users: np.ndarray,
-    truth: SimulatorTruth,
+    truth: TrueAffinity,
     k: int = DEFAULT_K,
     top_n: int = DEFAULT_TOP_N,
 ) -> dict[str, float]:
@@ -220,7 +187,7 @@ def truth_evaluation(
         `truth_ndcg{k}`, `true_top{top_n}_share{k}` and `users`.
     """
     users = np.unique(np.asarray(users, np.int64))
-    n_items = len(truth.slot_numbers)
+    n_items = truth.n_items
     known_m = sp.csr_matrix(
         (np.ones(len(known), bool), (known[COL_USER].to_numpy(), known[COL_ITEM].to_numpy())),
         shape=(max(int(users.max()) + 1, int(known[COL_USER].max()) + 1), n_items),

@@ -1,6 +1,6 @@
 """One play event as the lobby sends it: the HTTP schema of the `events` endpoint.
 
-The fields are the raw event contract (`slotrec.schema.RAW_EVENT_SCHEMA`, DESIGN.md) so an
+The fields are the raw event contract (`slotrec.core.schema.RAW_EVENT_SCHEMA`, DESIGN.md) so an
 accepted event can be appended to the raw files unchanged and tomorrow's dbt run reads it like
 any other delivery. The checks here are the dbt quarantine rules that can be decided at the
 door (ids, event type, durations, amounts, timestamps), so a caller learns about a bad event
@@ -23,7 +23,7 @@ from pydantic import (
     model_validator,
 )
 
-from slotrec import schema
+from slotrec.core import schema
 
 # Ids travel in URLs, logs and file names: printable, no spaces, bounded.
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$"

@@ -28,8 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slotrec import schema
-from slotrec.settings import DataLayout
+from slotrec.core import schema
+from slotrec.core.settings import DataLayout
 
 log = logging.getLogger(__name__)
 

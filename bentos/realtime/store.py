@@ -51,8 +51,8 @@ from bentos.realtime.raw_sink import RawEventSink
 from bentos.realtime.read import OnlineReader, uses_fast_path
 from bentos.realtime.state import LiveRules, ThresholdCrossing, UserLiveState, apply_events
 from feature_repo import store as feast_repo
-from slotrec import schema
-from slotrec.settings import Settings
+from slotrec.core import schema
+from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +405,7 @@ def _player_locks(settings: Settings) -> UserLocks:
     if settings.online_store == "redis":
         import redis
 
-        from slotrec.redis_url import CONNECT_TIMEOUT_SECONDS, REPLY_TIMEOUT_SECONDS
+        from slotrec.core.redis_url import CONNECT_TIMEOUT_SECONDS, REPLY_TIMEOUT_SECONDS
 
         client = redis.Redis.from_url(
             settings.redis_url,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from bentos.experiments import bucket
+from slotrec.core.policies.experiments import bucket
 
 EXPLORATION_SALT = "exploration-segment"
 

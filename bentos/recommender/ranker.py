@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bentos.api import RecommendedSlot
-from bentos.experiments import Strategy
 from bentos.realtime.state import UserLiveState
 from bentos.recommender import reasons
 from bentos.recommender.candidates import gather_candidates
 from bentos.recommender.diversity import diversify
 from bentos.recommender.exploration import exploration_slots, interleave, pick_exploration
 from bentos.recommender.filters import allowed_slots
-from bentos.recommender.guardrails import RiskPolicy
 from bentos.recommender.reasons import Origin
 from bentos.recommender.scoring import (
     RECENT_SATURATION_SECONDS,
@@ -25,6 +23,8 @@ from bentos.recommender.scoring import (
     taste,
 )
 from bentos.snapshot import Snapshot
+from slotrec.core.policies.experiments import Strategy
+from slotrec.core.policies.guardrails import RiskPolicy
 
 # Neighbours of this many most recent slots join the candidates (beyond that, the folded-in
 # vector carries the recent taste).

@@ -16,7 +16,7 @@
 
 
 {% macro raw_event_columns() -%}
-    {#- name -> type; the contract in slotrec/schema.py (RAW_EVENT_SCHEMA) -#}
+    {#- name -> type; the contract in slotrec/core/schema.py (RAW_EVENT_SCHEMA) -#}
     {{ return({
         'event_id': dbt.type_string(),
         'user_id': dbt.type_string(),

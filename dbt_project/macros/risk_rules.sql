@@ -1,7 +1,7 @@
 {#-
     The thresholds of the at-risk rules (player_risk). Each is a run setting: --vars, else the
     environment variable SLOTREC_<NAME> (slotrec/transform.py passes the fields of the same name
-    in slotrec/settings.py), else the default here. tests/test_risk_rules.py keeps these
+    in slotrec/core/settings.py), else the default here. tests/test_risk_rules.py keeps these
     defaults equal to the settings' defaults.
 
     risk_long_session_seconds      a session this long or longer is a long session

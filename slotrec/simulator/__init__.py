@@ -1,7 +1,7 @@
 """A seeded, vectorised casino-world simulator: catalogue, players, play events and their truth.
 
 Real slot play logs are not public, so slotrec develops and tests against this world. The
-public data it writes follows `slotrec.schema`; the hidden truth (tastes, true affinity, the
+public data it writes follows `slotrec.core.schema`; the hidden truth (tastes, true affinity, the
 dirt it injected) lets evaluation and quarantine checks be exact.
 """
 

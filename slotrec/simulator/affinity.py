@@ -15,7 +15,7 @@ from typing import Final
 
 import numpy as np
 
-from slotrec.schema import THEMES, VOLATILITY_LEVELS
+from slotrec.core.schema import THEMES, VOLATILITY_LEVELS
 from slotrec.simulator.catalogue import PROVIDERS, SlotTruth
 from slotrec.simulator.config import LATENT_DIM
 from slotrec.simulator.players import PlayerTruth

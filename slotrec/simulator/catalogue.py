@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slotrec.schema import COUNTRIES, SLOT_CATALOGUE_SCHEMA, SLOT_ID, THEMES, VOLATILITY_LEVELS
+from slotrec.core.schema import COUNTRIES, SLOT_CATALOGUE_SCHEMA, SLOT_ID, THEMES, VOLATILITY_LEVELS
 from slotrec.simulator.config import (
     LATENT_DIM,
     SLOT_ID_DIGITS,

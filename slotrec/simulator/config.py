@@ -13,7 +13,7 @@ from typing import Final
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from slotrec.schema import SEGMENTS
+from slotrec.core.schema import SEGMENTS
 
 # Players are simulated in fixed blocks; every random draw is keyed by (seed, day, block), so the
 # output does not depend on how many blocks a chunk holds (chunking only sets memory and file size).

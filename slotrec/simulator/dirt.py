@@ -13,7 +13,7 @@ from typing import Final
 
 import numpy as np
 
-from slotrec.schema import (
+from slotrec.core.schema import (
     FUTURE_TOLERANCE_SECONDS,
     MAX_EVENT_DURATION_SECONDS,
     MAX_LATENESS_DAYS,

@@ -15,7 +15,7 @@ compares the A/B readout against. Session lengths follow the same law as the sim
 sessions (`sessions.py`): longer for slots the player likes more.
 
 Simulated time: every event carries the simulated day's time, and the service stamps its
-impressions with the simulated clock the driver moves forward (`bentos.clock`).
+impressions with the simulated clock the driver moves forward (`slotrec.core.clock`).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any, Final
 import httpx
 import numpy as np
 
-from slotrec.settings import DataLayout
+from slotrec.core.settings import DataLayout
 from slotrec.simulator.affinity import true_affinity
 from slotrec.simulator.catalogue import PROVIDERS, SlotTruth, build_catalogue
 from slotrec.simulator.config import SimulationConfig
@@ -167,7 +167,7 @@ class LobbyTruth:
 
     def with_new_games(self, games: list[NewGame]) -> LobbyTruth:
         """The same world with `games` appended to the slots (their truth from their metadata)."""
-        from slotrec.schema import THEMES, VOLATILITY_LEVELS
+        from slotrec.core.schema import THEMES, VOLATILITY_LEVELS
 
         if not games:
             return self
@@ -418,7 +418,7 @@ def run_lobby_day(
         truth: The world (with any launched new games).
         day: The simulated UTC day; every event happens on it.
         plan: Players, visits, list length, seed.
-        set_clock: Moves the service's simulated clock (`bentos.clock.set_simulated_now`).
+        set_clock: Moves the service's simulated clock (`slotrec.core.clock.set_simulated_now`).
         progress: Called with one line per round.
 
     Returns:

@@ -19,7 +19,7 @@ from typing import Final
 
 import numpy as np
 
-from slotrec.schema import PLAY_OVERLAP_TOLERANCE_SECONDS, REJECT_REASONS
+from slotrec.core.schema import PLAY_OVERLAP_TOLERANCE_SECONDS, REJECT_REASONS
 from slotrec.simulator.config import US_PER_SECOND
 from slotrec.simulator.sessions import (
     CLICK,

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from slotrec.schema import (
+from slotrec.core.schema import (
     COUNTRIES,
     ONBOARDING_SCHEMA,
     PLAYER_SCHEMA,

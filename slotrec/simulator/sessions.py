@@ -15,7 +15,7 @@ from typing import Final
 
 import numpy as np
 
-from slotrec.schema import COUNTRIES, EVENT_TYPES
+from slotrec.core.schema import COUNTRIES, EVENT_TYPES
 from slotrec.simulator.affinity import affinity_matrix, true_affinity
 from slotrec.simulator.catalogue import SlotCatalogue
 from slotrec.simulator.config import (

@@ -22,8 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from slotrec.schema import REJECT_REASONS, SLOT_ID, USER_ID
-from slotrec.settings import DataLayout
+from slotrec.core.schema import REJECT_REASONS, SLOT_ID, USER_ID
+from slotrec.core.settings import DataLayout
 from slotrec.simulator.catalogue import SlotCatalogue, SlotTruth, build_catalogue, slot_ids
 from slotrec.simulator.config import US_PER_DAY, US_PER_SECOND, SimulationConfig, Stage, derive_rng
 from slotrec.simulator.dirt import add_dirt, delay_some, disorder

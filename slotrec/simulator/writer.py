@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from slotrec.schema import RAW_EVENT_SCHEMA
+from slotrec.core.schema import RAW_EVENT_SCHEMA
 from slotrec.simulator.sessions import (
     EVENT_TYPE_NAMES,
     NULL_CODE,

@@ -6,7 +6,7 @@
     row per player with such a session, so a player who stops playing gets 'none' rows (their
     last ones) before they drop out, and the online store does not keep an old level for ever.
 
-    Signals (thresholds: macros/risk_rules.sql, run settings mirrored in slotrec/settings.py):
+    Signals (thresholds: macros/risk_rules.sql, run settings mirrored in slotrec/core/settings.py):
       long_sessions   at least risk_long_session_min_count sessions of risk_long_session_seconds
                       or more in the 7 days ending at d
       late_night      at least risk_night_min_sessions sessions started before

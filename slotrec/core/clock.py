@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
 
 CLOCK_FILE_ENV = "SLOTREC_CLOCK_FILE"
 

@@ -1,4 +1,7 @@
-"""Responsible-play guardrails for players whose play shows risk signals.
+"""Responsible-play guardrails for players whose play shows risk signals (a serving policy).
+
+On the ground floor because two stages read the same rules: serving applies them, monitoring
+reports what they did.
 
 The daily `player_risk` mart gives each player a `risk_level` (none, elevated, high; served
 from the Feast online store with the player's live state). For a level in
@@ -15,11 +18,19 @@ from the Feast online store with the player's live state). For a level in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
-from bentos.catalog import SlotInfo
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
+
+
+class SlotInfo(Protocol):
+    """What the guardrails read of a slot (the serving catalogue's `SlotInfo` has it)."""
+
+    @property
+    def volatility(self) -> str | None: ...
+
 
 NO_EXPLORATION = "no_exploration"
 NO_NEW_GAMES = "no_new_games"
@@ -51,7 +62,7 @@ class RiskPolicy:
         """The guardrails of a list made without re-ranking (fallback, similar): no demotion."""
         return [g for g in self.list_guardrails if g != VOLATILITY_DEMOTED]
 
-    def excluded(self, slots: dict[str, SlotInfo], slot_ids: Iterable[str]) -> set[str]:
+    def excluded(self, slots: Mapping[str, SlotInfo], slot_ids: Iterable[str]) -> set[str]:
         """The slots among `slot_ids` whose volatility this policy leaves out."""
         if not self.excluded_volatility:
             return set()
@@ -61,7 +72,7 @@ class RiskPolicy:
             if (info := slots.get(s)) is not None and info.volatility in self.excluded_volatility
         }
 
-    def demote(self, slots: dict[str, SlotInfo], ranked: list[str]) -> list[str]:
+    def demote(self, slots: Mapping[str, SlotInfo], ranked: list[str]) -> list[str]:
         """`ranked` with the demoted volatilities moved behind the rest (each part keeps order)."""
         if not self.demoted_volatility:
             return ranked

@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class DataLayout:
@@ -344,7 +344,7 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _check_redis_url(cls, value: str) -> str:
-        from slotrec.redis_url import parse_redis_url
+        from slotrec.core.redis_url import parse_redis_url
 
         parse_redis_url(value)  # raises ValueError naming the problem
         return value

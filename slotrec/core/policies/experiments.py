@@ -7,7 +7,7 @@ so the same player gets the same arm in every worker, replica and day, with no a
 Every response names the arm, and every served list is logged as impression events with its
 `request_id`, so clicks and plays can be attributed to it later.
 
-File format (`SLOTREC_EXPERIMENTS_PATH`, default `bentos/experiments.json`):
+File format (`SLOTREC_EXPERIMENTS_PATH`, default `slotrec/core/policies/experiments.json`):
 
     {"experiments": [{"name": "recent-weight-v1", "enabled": true,
                       "variants": [{"name": "control", "weight": 0.5},
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from slotrec.settings import Settings
+from slotrec.core.settings import Settings
 
 DEFAULT_PATH = Path(__file__).with_name("experiments.json")
 

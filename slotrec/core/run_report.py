@@ -11,7 +11,7 @@ import duckdb
 from rich.console import Console
 from rich.table import Table
 
-from slotrec.atomic import write_json_atomic
+from slotrec.core.atomic import write_json_atomic
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Serving policies that serving applies and monitoring reports on: one definition for both."""
