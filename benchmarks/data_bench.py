@@ -53,6 +53,7 @@ def run_data_bench(
 ) -> dict[str, Any]:
     """Run the benchmark, write the result JSON to `out`, and return it."""
     from feature_repo import store as feature_store
+    from feature_repo.feature_services import USER_PROFILE
     from slotrec.simulator import SimulationConfig, simulate_world
 
     scratch = config.work_dir or Path(tempfile.mkdtemp(prefix="slotrec-bench-data-"))
@@ -93,7 +94,7 @@ def run_data_bench(
         started = time.perf_counter()
         exported = feature_store.export_feature_tables(settings)
         store = feature_store.open_store(settings)
-        feature_store.apply_definitions(store)
+        feature_store.apply_definitions(store, settings)
         materialized = feature_store.materialize(store, settings, last)
         features_seconds = time.perf_counter() - started
         log(f"feast export+apply+materialize: {features_seconds:.1f}s")
@@ -107,7 +108,7 @@ def run_data_bench(
                 ).fetchall()
             ]
         rng = random.Random(config.seed)
-        service = store.get_feature_service("user_profile_v1")
+        service = store.get_feature_service(USER_PROFILE)
         # Warm up: the first reads open the SQLite file and build Feast's caches.
         for user_id in users[:20]:
             store.get_online_features(features=service, entity_rows=[{"user_id": user_id}])

@@ -73,7 +73,7 @@ def run_risk_bench(
         started = time.perf_counter()
         feature_store.export_feature_tables(settings)
         store = feature_store.open_store(settings)
-        feature_store.apply_definitions(store)
+        feature_store.apply_definitions(store, settings)
         materialized = feature_store.materialize(store, settings, last)
         features_seconds = time.perf_counter() - started
         figures = detection_figures(settings.layout.warehouse_path, settings.layout.truth_dir, last)
@@ -184,6 +184,8 @@ def detection_figures(warehouse: Path, truth_dir: Path, day: date) -> dict[str, 
 
 def _online_check(store: Any, warehouse: Path, day: date) -> dict[str, Any]:
     """Read one flagged player's level back from the online store."""
+    from feature_repo.feature_services import RISK_PROFILE
+
     with duckdb.connect(str(warehouse), read_only=True) as con:
         row = con.execute(
             "select user_id, risk_level from player_risk where snapshot_on = ? "
@@ -193,6 +195,6 @@ def _online_check(store: Any, warehouse: Path, day: date) -> dict[str, Any]:
     if row is None:
         return {"user_id": None}
     online = store.get_online_features(
-        features=["player_risk:risk_level"], entity_rows=[{"user_id": row[0]}]
+        features=store.get_feature_service(RISK_PROFILE), entity_rows=[{"user_id": row[0]}]
     ).to_dict()
     return {"user_id": row[0], "mart": row[1], "online": online["risk_level"][0]}

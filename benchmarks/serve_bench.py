@@ -81,7 +81,6 @@ def prepare_world(config: ServeBenchConfig, log: Log = print) -> Settings:
 
     work = config.work_dir or Path(tempfile.mkdtemp(prefix="slotrec-bench-serve-"))
     settings = get_settings(data_dir=work)
-    os.environ["BENTOML_HOME"] = str(settings.layout.bentoml_home)
     registry = PromotionRegistry(settings.layout.promoted_path)
     if registry.current is not None:
         log(f"reusing the world and bundle {registry.current} in {work}")
@@ -104,7 +103,7 @@ def prepare_world(config: ServeBenchConfig, log: Log = print) -> Settings:
         log("feast export + apply + materialize")
         feature_store.export_feature_tables(settings)
         store = feature_store.open_store(settings)
-        feature_store.apply_definitions(store)
+        feature_store.apply_definitions(store, settings)
         feature_store.materialize(store, settings, last)
     log(f"training NeuMF (at most {config.epochs} epochs)")
     tag = train_serving_bundle(settings, last, config.epochs)
@@ -121,6 +120,7 @@ def train_serving_bundle(settings: Settings, as_of: date, epochs: int) -> str:
     model (`assemble_bundle`) and saves the same `Bundle`, with NeuMF's validation metrics only.
     """
     from training.data import load_slotrec_data
+    from training.model_store import model_store
     from training.models import NeuMF
     from training.pipeline import assemble_bundle, fit_batch_size, slotrec_train_config
     from training.trainer import train_model
@@ -140,7 +140,7 @@ def train_serving_bundle(settings: Settings, as_of: date, epochs: int) -> str:
         "note": "bench serve bundle: NeuMF only, no baselines evaluated",
     }
     bundle = assemble_bundle(result.model, data, metrics, config)
-    return bundle.save()
+    return bundle.save(model_store(settings))
 
 
 def start_server(settings: Settings, workers: int, log_path: Path) -> tuple[subprocess.Popen, str]:

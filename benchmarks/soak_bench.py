@@ -477,11 +477,13 @@ class World:
     moved_dir: Path
 
 
-def bundle_path(tag: str) -> Path:
-    """The bundle's folder in the BentoML model store."""
+def bundle_path(settings: Settings, tag: str) -> Path:
+    """The bundle's folder in the data directory's BentoML model store."""
     import bentoml
 
-    return Path(bentoml.models.get(tag).path)
+    from training.model_store import model_store
+
+    return Path(bentoml.models.get(tag, _model_store=model_store(settings)).path)
 
 
 class FaultDriver:
@@ -583,7 +585,7 @@ class FaultDriver:
     def _move(self, tags: list[str]) -> list[tuple[Path, Path]]:
         moves = []
         for tag in tags:
-            source = bundle_path(tag)
+            source = bundle_path(self.world.settings, tag)
             target = self.world.moved_dir / source.name
             self.world.moved_dir.mkdir(parents=True, exist_ok=True)
             source.rename(target)
@@ -678,31 +680,33 @@ def second_bundle(settings: Settings, first: str, epochs: int, log: Log) -> str:
     if note.exists():
         tag = str(json.loads(note.read_text())["second"])
         try:
-            bundle_path(tag)
+            bundle_path(settings, tag)
             log(f"reusing the second bundle {tag}")
             return tag
         except Exception:
             log(f"the second bundle {tag} is gone from the model store: training another")
-    as_of = date.fromisoformat(json.loads((bundle_path(first) / WINDOW_FILE).read_text())["as_of"])
+    window = json.loads((bundle_path(settings, first) / WINDOW_FILE).read_text())
+    as_of = date.fromisoformat(window["as_of"])
     log(f"training the second bundle ({epochs} epoch(s), as of {as_of})")
     tag = train_serving_bundle(settings, as_of, epochs)
     write_json_atomic(note, {"second": tag, "first": first, "epochs": epochs})
     return tag
 
 
-def corrupt_bundle(source_tag: str) -> str:
+def corrupt_bundle(settings: Settings, source_tag: str) -> str:
     """A new model-store entry with `source_tag`'s files and a garbage weights file."""
     import bentoml
 
     from training.bundle import MODEL_FILE
-    from training.model_store import BUNDLE_MODEL_NAME
+    from training.model_store import BUNDLE_MODEL_NAME, model_store
 
-    source = bundle_path(source_tag)
+    source = bundle_path(settings, source_tag)
     with bentoml.models.create(
         BUNDLE_MODEL_NAME,
         labels={"kind": "corrupt", "made_by": "bench soak"},
         metadata={},
         module="training.bundle",
+        _model_store=model_store(settings),
     ) as model:
         target = Path(model.path)
         for item in source.iterdir():
@@ -786,7 +790,7 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
     promoted_before = json.loads(promoted_path.read_text())
     first = str(promoted_before["current"])
     second = second_bundle(settings, first, config.second_bundle_epochs, log)
-    corrupt = corrupt_bundle(first)
+    corrupt = corrupt_bundle(settings, first)
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         users = [r[0] for r in con.execute("select user_id from users").fetchall()]
         slots = [r[0] for r in con.execute("select slot_id from slots").fetchall()]
@@ -871,6 +875,8 @@ def _restore(world: World, promoted_before: dict[str, Any], log: Log) -> None:
     """Put promoted.json and the model store back as they were, whatever happened."""
     import bentoml
 
+    from training.model_store import model_store
+
     write_json_atomic(world.settings.layout.promoted_path, promoted_before)
     online = world.settings.layout.feast_online_path
     if world.settings.online_store == "sqlite" and online.exists():
@@ -880,7 +886,7 @@ def _restore(world: World, promoted_before: dict[str, Any], log: Log) -> None:
             log("restored the live-state tables of the online store")
         except RuntimeError:
             pass  # not renamed away: nothing to restore
-    store = Path(os.environ["BENTOML_HOME"]) / "models"
+    store = world.settings.layout.bentoml_home / "models"
     if world.moved_dir.exists():
         for folder in world.moved_dir.iterdir():
             target = store / "slotrec-ncf" / folder.name
@@ -888,7 +894,7 @@ def _restore(world: World, promoted_before: dict[str, Any], log: Log) -> None:
                 folder.rename(target)
                 log(f"restored the moved bundle folder {target}")
     try:
-        bentoml.models.delete(world.corrupt)
+        bentoml.models.delete(world.corrupt, _model_store=model_store(world.settings))
     except Exception as exc:
         log(f"could not delete the corrupt bundle {world.corrupt}: {exc}")
 

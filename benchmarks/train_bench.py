@@ -51,6 +51,7 @@ from training.index import (
     index_kind_for,
     measure_recall,
 )
+from training.model_store import model_store
 from training.models import NCFModel, NeuMF
 from training.pipeline import EVAL_MAX_USERS, fit_batch_size, retrain, slotrec_train_config
 from training.promotion import PromotionRegistry
@@ -134,15 +135,14 @@ def _retrain_child(world: PlaysConfig, epochs: int, work_dir: str, out: Any) -> 
     import bentoml
 
     settings = get_settings(data_dir=Path(work_dir))
-    # the scratch store, never the operator's: a BENTOML_HOME inherited from the parent loses
-    os.environ["BENTOML_HOME"] = str(settings.layout.bentoml_home)
+    store = model_store(settings)  # the scratch directory's, never the operator's
     tick = time.perf_counter()
     data = simulated_plays(world)
     data_seconds = time.perf_counter() - tick
     load_before = os.getloadavg()
     tick = time.perf_counter()
     config = slotrec_train_config(epochs=epochs, max_seconds=settings.train_budget_minutes * 60)
-    outcome = retrain(data, PromotionRegistry(settings.layout.promoted_path), config)
+    outcome = retrain(data, PromotionRegistry(settings.layout.promoted_path), store, config)
     seconds = time.perf_counter() - tick
     metrics = outcome.bundle.metrics
     out.put(
@@ -150,7 +150,9 @@ def _retrain_child(world: PlaysConfig, epochs: int, work_dir: str, out: Any) -> 
             "seconds": round(seconds, 1),
             "data_seconds": round(data_seconds, 1),
             "bundle": outcome.bundle.version,
-            "bundle_path": str(bentoml.models.get(str(outcome.bundle.version)).path),
+            "bundle_path": str(
+                bentoml.models.get(str(outcome.bundle.version), _model_store=store).path
+            ),
             "promoted": outcome.promoted,
             "gate": outcome.decision.reason,
             "phases_seconds": {

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 import threading
 import time
 import uuid
@@ -56,7 +55,6 @@ from slotrec.core.policies.guardrails import (
     risk_policy,
 )
 from slotrec.core.settings import Settings, get_settings
-from training.model_store import use_model_store
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +85,6 @@ def _timed(endpoint: str) -> Iterator[None]:
         metrics.LATENCY.labels(endpoint=endpoint).observe(time.perf_counter() - started)
 
 
-def _serve_workers() -> int:
-    """Worker processes for `bentoml serve` (`SLOTREC_SERVE_WORKERS`, default 1).
-
-    Read from the environment because BentoML takes it from the decorator, at import.
-    """
-    return max(1, int(os.environ.get("SLOTREC_SERVE_WORKERS", "1")))
-
-
 def _freeze_heap() -> None:
     """Move every object alive now out of the garbage collector's sight (`gc.freeze`).
 
@@ -108,21 +98,17 @@ def _freeze_heap() -> None:
     gc.freeze()
 
 
-def _access_log() -> bool:
-    """BentoML's per-request access log line (`SLOTREC_ACCESS_LOG`, default on).
-
-    Read from the environment at import, like the workers. Off saves the formatting and
-    writing of one log line per request; `/metrics` still counts every request.
-    """
-    return os.environ.get("SLOTREC_ACCESS_LOG", "true").strip().lower() not in ("0", "false", "no")
+# BentoML takes the worker count and the access log from the decorator, when this module is
+# imported: the one place the service reads its settings at import.
+_STARTUP = get_settings()
 
 
 @bentoml.service(
     name="slotrec",
-    workers=_serve_workers(),
+    workers=_STARTUP.serve_workers,
     traffic={"timeout": 30, "concurrency": 64},
     http={"port": 3000},
-    logging={"access": {"enabled": _access_log()}},
+    logging={"access": {"enabled": _STARTUP.access_log}},
 )
 class SlotrecService:
     """Slot recommendations over HTTP (see the module docstring)."""
@@ -134,7 +120,6 @@ class SlotrecService:
         slots (`fallback: true`) and `/readyz` says it is degraded until a `reload` works.
         """
         self.settings = settings or get_settings()
-        use_model_store(self.settings)
         # Loading runs here; every request thread pins itself (`bentos.native_threads`).
         pin_this_thread()
         self.experiments = load_experiments(self.settings)
@@ -154,7 +139,7 @@ class SlotrecService:
         self.fallback_catalog = Catalog.empty()
         self._load(None)
         # the wall clock, or the closed-loop demo's simulated one (`slotrec.core.clock`)
-        self.clock = service_clock()
+        self.clock = service_clock(self.settings.clock_file)
         self.store = LiveStateStore(self.settings, clock=self.clock)
 
     # --- state ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from slotrec.core.settings import Settings
 from training.bundle import Bundle
 from training.index import SlotIndex, normalise
 from training.metadata_model import MetadataEmbedder
-from training.model_store import use_model_store
+from training.model_store import model_store
 from training.models import NCFModel, NeuMF
 from training.promotion import PromotionRegistry
 
@@ -178,12 +178,11 @@ def load_snapshot(settings: Settings, tag: str | None = None) -> Snapshot:
     Raises:
         BundleUnavailable: nothing is promoted, or the bundle cannot be read.
     """
-    use_model_store(settings)
     tag = tag or promoted_tag(settings)
     if tag is None:
         raise BundleUnavailable(f"no promoted bundle in {settings.layout.promoted_path}")
     try:
-        bundle = Bundle.load(tag)
+        bundle = Bundle.load(tag, model_store(settings))
     except Exception as exc:  # a missing or corrupt bundle: say which and why
         raise BundleUnavailable(f"cannot load bundle {tag}: {exc}") from exc
     return snapshot_from_bundle(bundle, settings.layout.warehouse_path)

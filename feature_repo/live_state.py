@@ -11,32 +11,50 @@ the profile (suggestion, onboarding) only when the service decides something. Wr
 not rewrite the other.
 
 Neither view is ever materialized: their batch sources exist only because Feast requires a push
-source to name one (for offline pushes), and `feature_repo.store.materialize` lists the snapshot
-views explicitly.
+source to name one (for offline pushes), and `feature_repo.store.materialize` loads the snapshot
+views only. Built for a data layout (`live_views`), like the snapshot sources.
 """
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 from feast import FeatureView, Field, FileSource, PushSource
 from feast.data_source import DataSource
 from feast.types import String
 
 from feature_repo.entities import user
-from slotrec.core.settings import get_settings
+from slotrec.core.settings import DataLayout
 
 # The timestamp of each push: when the service wrote the state.
 LIVE_TIMESTAMP = "live_updated_at"
-
-_export_dir = get_settings().layout.feature_export_dir
+PLAY_VIEW = "user_live_play"
+PROFILE_VIEW = "user_live_profile"
 
 WRITER_TAGS = {"writer": "bentos.realtime"}
 
 
-def _push_source(view: str, description: str) -> PushSource:
+@dataclass(frozen=True)
+class LiveViews:
+    """The live layer: two push sources and the views they feed."""
+
+    play_push: PushSource
+    profile_push: PushSource
+    play: FeatureView
+    profile: FeatureView
+
+    def all(self) -> list[DataSource | FeatureView]:
+        """What `feast apply` registers for the live layer (the `user` entity aside)."""
+        return [self.play_push, self.profile_push, self.play, self.profile]
+
+
+def _push_source(layout: DataLayout, view: str, description: str) -> PushSource:
     """The push source feeding `view`, with the parquet batch source Feast requires of one."""
     return PushSource(
         name=f"{view}_push",
         batch_source=FileSource(
             name=f"{view}_offline",
-            path=str(_export_dir / f"{view}.parquet"),
+            path=str(layout.feature_export_dir / f"{view}.parquet"),
             timestamp_field=LIVE_TIMESTAMP,
         ),
         description=description,
@@ -45,53 +63,46 @@ def _push_source(view: str, description: str) -> PushSource:
     )
 
 
-live_play_push = _push_source(
-    "user_live_play", "Play state written by the service on every accepted play event."
-)
-live_profile_push = _push_source(
-    "user_live_profile", "Suggestions and onboarding answers written by the service."
-)
-
-# No ttl: the service prunes old plays itself (live_state_max_age_hours in the settings), and
-# onboarding answers must outlive any quiet period.
-user_live_play = FeatureView(
-    name="user_live_play",
-    entities=[user],
-    schema=[
-        # One JSON document (`bentos.realtime.store.PLAY_STATE_KEYS`): the slots played since the
-        # last daily snapshot with when and how long, the session being played (slot, id, start,
-        # time so far), the session whose threshold crossing was reported, the last event ids
-        # applied, and when it was written. One feature, not ten: each feature is a row of the
-        # online store, and a batch of 200 players' heartbeats spent most of its time reading and
-        # writing 2,000 of them (10,000 events/s needed a tenth of that).
-        Field(name="play_state_json", dtype=String),
-    ],
-    source=live_play_push,
-    online=True,
-    description="A player's plays since the last daily snapshot and the session being played.",
-    tags=WRITER_TAGS,
-    owner="ml-platform@slotrec",
-)
-
-user_live_profile = FeatureView(
-    name="user_live_profile",
-    entities=[user],
-    schema=[
-        # JSON documents: their shape belongs to the service, not to the feature store.
-        Field(name="suggestion_json", dtype=String),
-        Field(name="onboarding_json", dtype=String),
-    ],
-    source=live_profile_push,
-    online=True,
-    description="The last kept next-slot suggestion and the onboarding answers of a player.",
-    tags=WRITER_TAGS,
-    owner="ml-platform@slotrec",
-)
-
-# What `feast apply` registers for the live layer (the `user` entity comes from entities.py).
-LIVE_DEFINITIONS: list[DataSource | FeatureView] = [
-    live_play_push,
-    live_profile_push,
-    user_live_play,
-    user_live_profile,
-]
+def live_views(layout: DataLayout) -> LiveViews:
+    """The live layer's definitions for the data directory `layout`."""
+    play_push = _push_source(
+        layout, PLAY_VIEW, "Play state written by the service on every accepted play event."
+    )
+    profile_push = _push_source(
+        layout, PROFILE_VIEW, "Suggestions and onboarding answers written by the service."
+    )
+    # No ttl: the service prunes old plays itself (live_state_max_age_hours in the settings),
+    # and onboarding answers must outlive any quiet period.
+    play = FeatureView(
+        name=PLAY_VIEW,
+        entities=[user],
+        schema=[
+            # One JSON document (`bentos.realtime.store.PLAY_STATE_KEYS`): the slots played
+            # since the last daily snapshot with when and how long, the session being played
+            # (slot, id, start, time so far), the session whose threshold crossing was reported,
+            # the last events applied, and when it was written. One feature, not ten: each
+            # feature is a row of the online store, and a batch of 200 players' heartbeats spent
+            # most of its time reading and writing 2,000 of them.
+            Field(name="play_state_json", dtype=String),
+        ],
+        source=play_push,
+        online=True,
+        description="A player's plays since the last daily snapshot and the session played.",
+        tags=WRITER_TAGS,
+        owner="ml-platform@slotrec",
+    )
+    profile = FeatureView(
+        name=PROFILE_VIEW,
+        entities=[user],
+        schema=[
+            # JSON documents: their shape belongs to the service, not to the feature store.
+            Field(name="suggestion_json", dtype=String),
+            Field(name="onboarding_json", dtype=String),
+        ],
+        source=profile_push,
+        online=True,
+        description="The last kept next-slot suggestion and the onboarding answers of a player.",
+        tags=WRITER_TAGS,
+        owner="ml-platform@slotrec",
+    )
+    return LiveViews(play_push, profile_push, play, profile)

@@ -1,7 +1,8 @@
 """What the pipeline does with the feature repo: export, apply, materialize, read.
 
-The definitions live beside this file; this module wires them to the paths chosen by the
-settings, so the same repo serves a laptop, a test's temporary folder and a production box.
+The definitions live beside this file, built for a data directory (`repo.feature_repo`); this
+module runs them against the paths the settings name, so the same repo serves a laptop, a
+test's temporary folder and a production box.
 """
 
 from __future__ import annotations
@@ -17,21 +18,12 @@ import duckdb
 import yaml
 from feast import FeatureStore, RepoConfig
 
+from feature_repo.repo import FeatureRepo, feature_repo, snapshot_view_names
 from slotrec.core import schema
 from slotrec.core.redis_url import parse_redis_url
 from slotrec.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# dbt marts exported for Feast, and the entity each is keyed by.
-EXPORTED_MARTS: dict[str, str] = {
-    "user_features": schema.USER_ID,
-    "slot_features": schema.SLOT_ID,
-    "player_risk": schema.USER_ID,
-}
-
-# The feature views loaded from the daily snapshots by `materialize`.
-SNAPSHOT_VIEWS: tuple[str, ...] = ("user_activity", "user_taste", "slot_popularity", "player_risk")
 
 
 def end_of_day(day: date) -> datetime:
@@ -84,41 +76,17 @@ def feast_env(settings: Settings) -> dict[str, str]:
 def open_store(settings: Settings) -> FeatureStore:
     """Open the feature store at the settings' data directory (creating its folder)."""
     settings.layout.feast_dir.mkdir(parents=True, exist_ok=True)
-    # data_sources.py derives file paths from the settings; make sure it sees these ones.
-    os.environ.update({"SLOTREC_DATA_DIR": str(settings.layout.root)})
     return FeatureStore(repo_path=str(settings.feature_repo_dir), config=repo_config(settings))
 
 
-def definitions() -> list[Any]:
-    """Every entity, feature view and feature service of the repo, freshly imported.
-
-    The sources' file paths are computed from the settings when `data_sources` is imported, so
-    the modules are reloaded to follow the current `SLOTREC_DATA_DIR`.
-    """
-    import importlib
-
-    from feature_repo import data_sources, entities, feature_services, features, live_state
-
-    for module in (entities, data_sources, features, feature_services, live_state):
-        importlib.reload(module)
-    return [
-        entities.user,
-        entities.slot,
-        features.user_activity,
-        features.user_taste,
-        features.slot_popularity,
-        features.player_risk,
-        feature_services.ranking_features,
-        feature_services.user_profile,
-        feature_services.slot_profile,
-        feature_services.risk_profile,
-        *live_state.LIVE_DEFINITIONS,
-    ]
+def definitions(settings: Settings) -> FeatureRepo:
+    """The repo's definitions for the settings' data directory."""
+    return feature_repo(settings.layout)
 
 
-def apply_definitions(store: FeatureStore) -> None:
+def apply_definitions(store: FeatureStore, settings: Settings) -> None:
     """Register (or update) the repo's definitions; idempotent, like `feast apply`."""
-    store.apply(definitions())
+    store.apply(definitions(settings).definitions())
 
 
 def export_feature_tables(settings: Settings, warehouse: Path | None = None) -> dict[str, int]:
@@ -130,8 +98,9 @@ def export_feature_tables(settings: Settings, warehouse: Path | None = None) -> 
     out_dir = settings.layout.feature_export_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     counts: dict[str, int] = {}
+    marts = definitions(settings).exported_marts()
     with duckdb.connect(str(warehouse or settings.layout.warehouse_path), read_only=True) as con:
-        for table, key in EXPORTED_MARTS.items():
+        for table, key in marts.items():
             target = out_dir / f"{table}.parquet"
             tmp = target.with_suffix(".parquet.tmp")
             con.execute(
@@ -161,13 +130,14 @@ def materialize(store: FeatureStore, settings: Settings, as_of: date) -> Materia
     window (inclusive at both ends) also makes re-running a date overwrite the same rows.
     """
     end = end_of_day(as_of)
+    repo = definitions(settings)
     # Only the snapshot views: the live-state views are fed by pushes, never from a batch source.
     store.materialize(
-        start_date=end - timedelta(days=1), end_date=end, feature_views=list(SNAPSHOT_VIEWS)
+        start_date=end - timedelta(days=1), end_date=end, feature_views=snapshot_view_names(repo)
     )
     rows: dict[str, int] = {}
     with duckdb.connect() as con:
-        for table in EXPORTED_MARTS:
+        for table in repo.exported_marts():
             path = settings.layout.feature_export_dir / f"{table}.parquet"
             row = con.execute(
                 f"select count(*) from read_parquet('{path}') where {schema.FEATURE_TIMESTAMP} = ?",

@@ -145,10 +145,10 @@ def _embedding_drift(settings: Settings, training: dict[str, Any], folder: Path)
     previous, new = training.get("previous_bundle"), training.get("bundle")
     if not previous or not new or previous == new:
         return {"note": "no previous bundle to compare with"}
-    from training.model_store import use_model_store
 
-    use_model_store(settings)
-    out = embedding_drift.bundle_embedding_drift(previous, new)
+    from training.model_store import model_store
+
+    out = embedding_drift.bundle_embedding_drift(previous, new, model_store(settings))
     write_json_atomic(folder / "embedding_drift.json", out)
     return out
 

@@ -100,11 +100,13 @@ def embedding_drift(
     return out
 
 
-def bundle_embedding_drift(previous_tag: str, new_tag: str, k: int = NEIGHBOURS_K) -> dict:
+def bundle_embedding_drift(
+    previous_tag: str, new_tag: str, store: Any, k: int = NEIGHBOURS_K
+) -> dict:
     """`embedding_drift` between two bundles of the model store, by tag."""
     from training.bundle import Bundle
 
-    previous, new = Bundle.load(previous_tag), Bundle.load(new_tag)
+    previous, new = Bundle.load(previous_tag, store), Bundle.load(new_tag, store)
     out = embedding_drift(
         previous.index.vectors(),
         previous.index.slot_ids,

@@ -459,7 +459,6 @@ def serve(
     from bentos.native_threads import ONE_THREAD_ENV
     from slotrec.core.settings import REPO_ROOT
     from slotrec.service_process import workers_for
-    from training.model_store import use_model_store
 
     settings = _settings(data_dir)
     if not settings.layout.promoted_path.exists():
@@ -472,7 +471,8 @@ def serve(
     # one native thread per request from the first one on (see bentos.native_threads)
     for name, value in ONE_THREAD_ENV.items():
         os.environ.setdefault(name, value)
-    use_model_store(settings)
+    # the service finds its bundles under the data directory (training.model_store)
+    os.environ.setdefault("BENTOML_HOME", str(settings.layout.bentoml_home))
     command = [sys.executable, "-m", "bentoml", "serve", "bentos.service:SlotrecService"]
     os.chdir(REPO_ROOT)
     os.execv(sys.executable, [*command, "--host", host, "--port", str(port)])
@@ -542,6 +542,7 @@ def demo(
     from datetime import timedelta
 
     from feature_repo import store as feature_store
+    from feature_repo.feature_services import USER_PROFILE
     from slotrec.core.run_report import print_summary
     from slotrec.daily import StepFailed, run_daily
     from slotrec.simulator import SimulationConfig, simulate_world
@@ -585,7 +586,7 @@ def demo(
             "select user_id from user_features order by play_seconds_30d desc limit 1"
         ).fetchone()
     if row:
-        features = feature_store.online_features(store, "user_profile_v1", [{"user_id": row[0]}])
+        features = feature_store.online_features(store, USER_PROFILE, [{"user_id": row[0]}])
         out.rule(f"online features of the most active player, {row[0]}")
         out.print({k: v[0] for k, v in features.items()})
 

@@ -45,7 +45,6 @@ from slotrec.simulator.lobby import (
     run_lobby_day,
     wait_for_served_rows,
 )
-from training.model_store import use_model_store
 
 Log = Callable[[str], None]
 
@@ -338,8 +337,8 @@ def start_service(
         "SLOTREC_RAW_SINK_FLUSH_SECONDS": "0.5",
         "SLOTREC_CLOCK_FILE": str(clock_path),
         "SLOTREC_SERVE_WORKERS": "1",
-        # the store this process's daily runs save bundles into (`use_model_store`)
-        "BENTOML_HOME": str(use_model_store(settings)),
+        # BentoML's own home (its configuration and scratch files) under the data directory
+        "BENTOML_HOME": str(settings.layout.bentoml_home),
     }
     return service_process.start_service(
         env,

@@ -455,11 +455,9 @@ def tell_service_to_reload(settings: Settings) -> dict[str, Any]:
 def train_and_gate(settings: Settings, as_of: date) -> dict[str, Any]:
     """Retrain on the fresh marts, write the bundle, promote it if it passes the gate."""
     from slotrec.simulator.truth import simulated_truth
-    from training.model_store import use_model_store
     from training.pipeline import run_training
     from training.promotion import PromotionRegistry
 
-    use_model_store(settings)
     # The bundle serving before this run: the embedding drift compares the new one with it.
     previous = PromotionRegistry(settings.layout.promoted_path).current
     # on a simulated world, its hidden truth grades the lists too (None elsewhere)
@@ -478,7 +476,7 @@ def load_features(settings: Settings, as_of: date) -> dict[str, object]:
 
     exported = feature_store.export_feature_tables(settings)
     store = feature_store.open_store(settings)
-    feature_store.apply_definitions(store)
+    feature_store.apply_definitions(store, settings)
     result = feature_store.materialize(store, settings, as_of)
     return {
         "exported_rows": exported,

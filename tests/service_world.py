@@ -25,7 +25,7 @@ from slotrec.core.settings import Settings
 from training.bundle import Bundle
 from training.index import SlotIndex
 from training.metadata_model import MetadataEmbedder
-from training.model_store import use_model_store
+from training.model_store import model_store
 from training.promotion import PromotionRegistry
 from training.splits import ITEM, TIME, USER, WEIGHT
 from training.trainer import TrainConfig, train_model
@@ -139,13 +139,12 @@ def build_world() -> World:
     """The session's world under a fresh data directory, with its bundle promoted."""
     root = Path(tempfile.mkdtemp(prefix="slotrec-service-world-"))
     settings = Settings(data_dir=root)
-    use_model_store(settings)
     rng = np.random.default_rng(7)
     slots = slot_frame()
     plays, favourite = _plays(slots, rng)
     _write_warehouse(settings, slots, plays)
     bundle = train_bundle(slots, plays)
-    tag = bundle.save()
+    tag = bundle.save(model_store(settings))
     PromotionRegistry(settings.layout.promoted_path).promote(tag)
     return World(settings, slots, plays, favourite, tag)
 
@@ -157,7 +156,7 @@ THRESHOLD_SECONDS = 120.0
 
 
 def serving_settings(root: Path, **overrides: object) -> Settings:
-    """A fresh data directory holding the world's marts and promotion (not its live state)."""
+    """A fresh data directory holding the world's marts, bundles and promotion (no live state)."""
     world = build_world()
     source = world.settings.layout
     target = Settings(data_dir=root).layout
@@ -165,6 +164,7 @@ def serving_settings(root: Path, **overrides: object) -> Settings:
     shutil.copy(source.warehouse_path, target.warehouse_path)
     target.promoted_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(source.promoted_path, target.promoted_path)
+    shutil.copytree(source.bentoml_home / "models", target.bentoml_home / "models")
     values: dict[str, object] = {
         "data_dir": root,
         "admin_token": ADMIN_TOKEN,

@@ -35,14 +35,16 @@ def test_every_segment_above_the_floor_has_a_threshold():
 
 def test_every_feast_feature_is_a_column_of_its_dbt_mart():
     """Feature views read exported marts: each feature must exist in the mart's YAML."""
-    from feature_repo import data_sources, features
+    from feature_repo import data_sources
+    from feature_repo.repo import feature_repo
+    from slotrec.core.settings import DataLayout
 
     marts = yaml.safe_load(
         (Path(REPO_ROOT) / "dbt_project" / "models" / "marts" / "_models.yml").read_text()
     )["models"]
     columns = {m["name"]: {c["name"] for c in m.get("columns", [])} for m in marts}
     renamed = {v: k for k, v in data_sources.SLOT_FIELD_MAPPING.items()}
-    for view in (features.user_activity, features.user_taste, features.slot_popularity):
+    for view in feature_repo(DataLayout(Path("/data"))).snapshots.all():
         mart = view.batch_source.tags["dbt_model"]
         for field in view.schema:
             assert renamed.get(field.name, field.name) in columns[mart], (view.name, field.name)

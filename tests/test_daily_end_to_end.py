@@ -252,6 +252,7 @@ def test_daily_run_promoted_a_bundle_that_loads_back_with_identical_scores(world
     import torch
 
     from training.bundle import Bundle
+    from training.model_store import model_store
     from training.models import NCFModel
     from training.promotion import PromotionRegistry
 
@@ -259,9 +260,10 @@ def test_daily_run_promoted_a_bundle_that_loads_back_with_identical_scores(world
     assert report.training["promoted"] is True
     tag = PromotionRegistry(settings.layout.promoted_path).current
     assert tag == report.training["bundle"]
-    bundle = Bundle.load(tag)
+    store = model_store(settings)
+    bundle = Bundle.load(tag, store)
     model = NCFModel.from_checkpoint(bundle.model_checkpoint)
-    again = NCFModel.from_checkpoint(Bundle.load(tag).model_checkpoint)
+    again = NCFModel.from_checkpoint(Bundle.load(tag, store).model_checkpoint)
     users = torch.arange(min(20, len(bundle.user_ids)))
     assert torch.equal(model.score_all(users), again.score_all(users))
     assert len(bundle.index) == len(bundle.index.slot_ids) > 0

@@ -110,7 +110,7 @@ def store(tmp_path, monkeypatch):
         frame["feature_timestamp"] = frame["feature_timestamp"].astype("datetime64[us, UTC]")
         frame.to_parquet(export / f"{name}.parquet")
     fs = feature_store.open_store(settings)
-    feature_store.apply_definitions(fs)
+    feature_store.apply_definitions(fs, settings)
     return fs, settings
 
 

@@ -186,7 +186,8 @@ def test_a_registry_with_the_old_ten_feature_play_view_is_migrated(tmp_path: Pat
     from feast import FeatureView, Field
     from feast.types import Array, String
 
-    from feature_repo import entities, live_state
+    from feature_repo import entities
+    from feature_repo.live_state import live_views
 
     settings = settings_for(tmp_path)
     first = LiveStateStore(settings)
@@ -199,7 +200,7 @@ def test_a_registry_with_the_old_ten_feature_play_view_is_migrated(tmp_path: Pat
             Field(name="played_slots", dtype=Array(String)),
             Field(name="current_slot", dtype=String),
         ],
-        source=live_state.live_play_push,
+        source=live_views(settings.layout).play_push,
         online=True,
     )
     fs.apply([entities.user, old])

@@ -242,7 +242,7 @@ def test_the_daily_materialization_writes_the_snapshots_to_redis(
         frame["feature_timestamp"] = frame["feature_timestamp"].astype("datetime64[us, UTC]")
         frame.to_parquet(export / f"{name}.parquet")
     fs = feature_store.open_store(settings)
-    feature_store.apply_definitions(fs)
+    feature_store.apply_definitions(fs, settings)
     # what the daily run's features step calls
     result = feature_store.materialize(fs, settings, DAY2)
     assert result.rows_by_view == {"user_features": 1, "slot_features": 1, "player_risk": 2}
@@ -340,7 +340,7 @@ def _serve(settings: Settings, url: str, port: int) -> subprocess.Popen[bytes]:
 @pytest.fixture(scope="module")
 def two_services(redis_url: str, tmp_path_factory) -> Iterator[tuple[httpx.Client, httpx.Client]]:
     """Services A and B: own data dirs (own raw files, registry), one Redis."""
-    build_world()  # trains the bundle once, in this process's model store (BENTOML_HOME)
+    build_world()  # trains the bundle once, into the world's own model store
     started: list[tuple[subprocess.Popen[bytes], httpx.Client, Path]] = []
     try:
         for name in ("a", "b"):

@@ -28,6 +28,7 @@ from tests.service_world import (
     serving_settings,
 )
 from training.bundle import Bundle
+from training.model_store import model_store
 from training.promotion import PromotionRegistry
 
 
@@ -214,7 +215,8 @@ def test_online_store_failure_answers_popular_with_fallback(service, monkeypatch
 def test_reload_swaps_bundles_while_requests_keep_being_answered(service):
     world = build_world()
     old = service.snapshot.version
-    new_tag = Bundle.load(world.tag).save()  # the same weights under a new version
+    store = model_store(service.settings)
+    new_tag = Bundle.load(world.tag, store).save(store)  # the same weights, a new version
     PromotionRegistry(service.settings.layout.promoted_path).promote(new_tag)
     versions: list[str | None] = []
     errors: list[BaseException] = []

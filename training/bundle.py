@@ -60,8 +60,8 @@ class Bundle:
         """The gate's metric: NeuMF NDCG@10 on the validation split."""
         return float(self.metrics["validation"]["neumf"]["ndcg10"])
 
-    def save(self) -> str:
-        """Write the bundle into the BentoML model store; returns its tag ("name:version")."""
+    def save(self, store: Any) -> str:
+        """Write the bundle into a BentoML model store (`model_store`); returns its tag."""
         import bentoml
 
         labels = {"as_of": str(self.window.get("as_of", "")), "kind": "neumf"}
@@ -71,7 +71,11 @@ class Bundle:
             "n_slots": len(self.slot_ids),
         }
         with bentoml.models.create(
-            BUNDLE_MODEL_NAME, labels=labels, metadata=metadata, module=__name__
+            BUNDLE_MODEL_NAME,
+            labels=labels,
+            metadata=metadata,
+            module=__name__,
+            _model_store=store,
         ) as model:
             self.write(Path(model.path))
         self.version = str(model.tag)
@@ -118,9 +122,9 @@ class Bundle:
         )
 
     @classmethod
-    def load(cls, tag: str) -> Bundle:
-        """Load a bundle from the BentoML model store by tag ("slotrec-ncf:<version>")."""
+    def load(cls, tag: str, store: Any) -> Bundle:
+        """Load a bundle from a BentoML model store by tag ("slotrec-ncf:<version>")."""
         import bentoml
 
-        model = bentoml.models.get(tag)
+        model = bentoml.models.get(tag, _model_store=store)
         return cls.read(Path(model.path), version=str(model.tag))

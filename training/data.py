@@ -116,15 +116,19 @@ def popularity_lists(
 def point_in_time_segments(
     settings: Settings, user_ids: list[str], at: pd.Timestamp
 ) -> dict[str, str]:
-    """Each player's segment as Feast's offline store had it at `at` (point-in-time join)."""
+    """Each player's segment as Feast's offline store had it at `at` (point-in-time join).
+
+    Read through the `evaluation_groups_v1` feature service, the evaluation's feature contract.
+    """
     from feature_repo import store as feature_store
+    from feature_repo.feature_services import EVALUATION_GROUPS
 
     if not user_ids:
         return {}
     store = feature_store.open_store(settings)
     entity_df = pd.DataFrame({"user_id": user_ids, "event_timestamp": at})
     frame = store.get_historical_features(
-        entity_df=entity_df, features=["user_activity:segment"]
+        entity_df=entity_df, features=store.get_feature_service(EVALUATION_GROUPS)
     ).to_df()
     return {
         str(user_id): segment

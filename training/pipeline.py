@@ -25,7 +25,7 @@ from training.data import SlotrecData, load_slotrec_data
 from training.evaluate import REFERENCE, compare, evaluate_model
 from training.index import SlotIndex, index_kind_for
 from training.metadata_model import MetadataEmbedder, evaluate_holdout
-from training.model_store import use_model_store
+from training.model_store import model_store
 from training.models import NeuMF
 from training.promotion import GateDecision, PromotionRegistry, gate
 from training.significance import intervals_against
@@ -371,14 +371,21 @@ def run_training(
             ids, slot ids); the test players' lists are then also scored against them.
     """
     started = time.perf_counter()
-    use_model_store(settings)
     data = load_slotrec_data(settings, as_of)
     affinities = truth(data.user_ids, data.slot_ids) if truth is not None else None
     registry = PromotionRegistry(settings.layout.promoted_path)
     config = replace(
         config or slotrec_train_config(), max_seconds=settings.train_budget_minutes * 60
     )
-    outcome = retrain(data, registry, config, truth=affinities, promote=promote, progress=progress)
+    outcome = retrain(
+        data,
+        registry,
+        model_store(settings),
+        config,
+        truth=affinities,
+        promote=promote,
+        progress=progress,
+    )
     outcome.seconds = time.perf_counter() - started
     return outcome
 
@@ -386,6 +393,7 @@ def run_training(
 def retrain(
     data: SlotrecData,
     registry: PromotionRegistry,
+    store: Any,
     config: TrainConfig | None = None,
     *,
     truth: TrueAffinity | None = None,
@@ -402,6 +410,7 @@ def retrain(
     Args:
         data: The split and everything the bundle needs besides the model.
         registry: Where the promoted bundle is recorded.
+        store: The BentoML model store bundles are saved to (`model_store`).
         config: Training settings (default: `slotrec_train_config()`).
         truth: The simulator's hidden truth, for the extra evaluation on simulated worlds.
         promote: Promote the bundle when it passes the gate.
@@ -429,12 +438,12 @@ def retrain(
     timings["index_and_metadata_model"] = round(time.perf_counter() - tick, 2)
 
     tick = time.perf_counter()
-    bundle.save()
+    bundle.save(store)
     # a bundle cannot hold the time it took to save itself: that goes into the outcome
     save_seconds = time.perf_counter() - tick
 
     current = registry.current
-    promoted_metrics = Bundle.load(current).metrics if current else None
+    promoted_metrics = Bundle.load(current, store).metrics if current else None
     decision = gate(metrics, promoted_metrics)
     if promote and decision.promote:
         registry.promote(str(bundle.version), decision.to_dict())

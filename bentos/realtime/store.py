@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from feast import FeatureStore
@@ -51,16 +52,23 @@ from bentos.realtime.raw_sink import RawEventSink
 from bentos.realtime.read import OnlineReader, uses_fast_path
 from bentos.realtime.state import LiveRules, ThresholdCrossing, UserLiveState, apply_events
 from feature_repo import store as feast_repo
+from feature_repo.feature_services import LIVE_STATE
+from feature_repo.live_state import PLAY_VIEW, PROFILE_VIEW
+from feature_repo.repo import FeatureRepo, feature_repo, view_features
 from slotrec.core import schema
-from slotrec.core.settings import Settings
+from slotrec.core.settings import DataLayout, Settings
 
 log = logging.getLogger(__name__)
 
-PLAY_VIEW = "user_live_play"
-PROFILE_VIEW = "user_live_profile"
-PLAY_PUSH = "user_live_play_push"
-PROFILE_PUSH = "user_live_profile_push"
-PLAY_FEATURES = ("play_state_json",)
+# What a state read asks for, feature view -> names: the projections of the `live_state_v1`
+# feature service (the live play state, the kept suggestion and onboarding answers, the daily
+# risk level), derived from its definition, never listed here. The names do not depend on the
+# data directory; only the sources' paths do.
+READ_FEATURES = view_features(feature_repo(DataLayout(Path("."))).services.live_state)
+RISK_VIEW = "player_risk"  # the daily risk snapshot (dbt player_risk), read with the live state
+PLAY_FEATURES = READ_FEATURES[PLAY_VIEW]
+PLAY_PUSH = f"{PLAY_VIEW}_push"
+PROFILE_PUSH = f"{PROFILE_VIEW}_push"
 # The keys of a play state document (`feature_repo/live_state.py`): slots most recent first,
 # with when each was last played (epoch s) and the seconds played on it; the session being
 # played ("" once ended); the session whose threshold crossing was reported; digests of the
@@ -77,13 +85,6 @@ PLAY_STATE_KEYS = (
     "recent_event_keys",
     "updated_at",
 )
-PROFILE_FEATURES = ("suggestion_json", "onboarding_json")
-# The daily risk snapshot (dbt player_risk, materialized): read in the same round trip as the
-# live state, for the responsible-play guardrails.
-RISK_VIEW = "player_risk"
-RISK_FEATURES = ("risk_level",)
-# What a state read asks for: feature view → names, and the same as Feast feature references.
-READ_FEATURES = {PLAY_VIEW: PLAY_FEATURES, PROFILE_VIEW: PROFILE_FEATURES, RISK_VIEW: RISK_FEATURES}
 READ_REFS = [f"{view}:{name}" for view, names in READ_FEATURES.items() for name in names]
 # What applying events needs: the play state alone (they change nothing else).
 PLAY_ONLY: dict[str, tuple[str, ...]] = {PLAY_VIEW: PLAY_FEATURES}
@@ -310,7 +311,7 @@ class LiveStateStore:
             try:
                 store = self._given_store or feast_repo.open_store(self.settings)
                 with self._registry_lock.hold(["registry"]):
-                    _ensure_definitions(store)
+                    _ensure_definitions(store, feature_repo(self.settings.layout))
                 _tune_sqlite(store)
                 _tune_redis(store)
             except Exception:
@@ -362,6 +363,9 @@ class LiveStateStore:
         if self._reader is not None:
             return self._reader.read(schema.USER_ID, user_ids, views)
         rows = [{schema.USER_ID: user_id} for user_id in user_ids]
+        if views == READ_FEATURES:  # the whole contract: ask for the service itself
+            service = fs.get_feature_service(LIVE_STATE)
+            return fs.get_online_features(features=service, entity_rows=rows).to_dict()
         refs = [f"{view}:{name}" for view, names in views.items() for name in names]
         return fs.get_online_features(features=refs, entity_rows=rows).to_dict()
 
@@ -417,32 +421,36 @@ def _player_locks(settings: Settings) -> UserLocks:
     return StripedUserLocks(settings.layout.feast_dir / "live_state.lock")
 
 
-def _ensure_definitions(store: FeatureStore) -> None:
-    """Apply the live-state (and risk snapshot) definitions if this registry lacks them.
+def _ensure_definitions(store: FeatureStore, repo: FeatureRepo) -> None:
+    """Apply the live-state definitions (and the risk view they read) if this registry lacks them.
 
     The risk view is applied too, so a service started before the first daily run can read it
     (no row yet: no risk level) in the same call as the live state. A live view registered with
     other features than its definition (a registry written by an older version) is applied
     anew: its players' live state starts afresh, which their daily snapshot still covers.
     """
-    from feature_repo import entities, features, live_state
+    from feature_repo import entities
 
     registered = {
         fv.name: sorted(f.name for f in fv.features)
         for fv in store.list_feature_views(allow_cache=False)
     }
     wanted = {
-        fv.name: sorted(f.name for f in fv.features)
-        for fv in (live_state.user_live_play, live_state.user_live_profile)
+        fv.name: sorted(f.name for f in fv.features) for fv in (repo.live.play, repo.live.profile)
     }
     missing: list[Any] = []
     if any(registered.get(name) != names for name, names in wanted.items()):
         stale = [name for name in wanted if name in registered and registered[name] != wanted[name]]
         if stale:
             log.warning("live views %s changed their features: applied anew", stale)
-        missing.extend(live_state.LIVE_DEFINITIONS)
+        missing.extend(repo.live.all())
     if RISK_VIEW not in registered:
-        missing.append(features.player_risk)
+        missing.append(repo.snapshots.player_risk)
+    services = {
+        s.name for s in store.registry.list_feature_services(store.project, allow_cache=False)
+    }
+    if LIVE_STATE not in services:
+        missing.append(repo.services.live_state)
     if not missing:
         return
     log.info("applying the live-state definitions to the feature registry")
@@ -512,7 +520,7 @@ def _load(text: str | None) -> dict | None:
 
 
 def _play_row(s: UserLiveState) -> dict[str, Any]:
-    """One player's play state as a row of `feature_repo.live_state.user_live_play`."""
+    """One player's play state as a row of the live play view (`feature_repo.live_state`)."""
     document = {
         "played_slots": list(s.played_slots),
         "played_at": [_epoch(s.played_at.get(x)) for x in s.played_slots],

@@ -14,14 +14,11 @@ Unset (the default), the service runs on the wall clock and this module costs no
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from slotrec.core.atomic import write_json_atomic
-
-CLOCK_FILE_ENV = "SLOTREC_CLOCK_FILE"
 
 Clock = Callable[[], datetime]
 
@@ -56,10 +53,10 @@ class FileClock:
         return datetime.now(UTC) + self._offset
 
 
-def service_clock() -> Clock:
-    """The clock the service uses: a `FileClock` when `SLOTREC_CLOCK_FILE` is set, else UTC."""
-    path = os.environ.get(CLOCK_FILE_ENV)
-    return FileClock(Path(path)) if path else wall_clock
+def service_clock(clock_file: Path | None) -> Clock:
+    """The clock the service uses: a `FileClock` on `clock_file` (`Settings.clock_file`,
+    `SLOTREC_CLOCK_FILE`) when one is set, else UTC."""
+    return FileClock(clock_file) if clock_file else wall_clock
 
 
 def set_simulated_now(path: Path, now: datetime) -> None:
