@@ -30,11 +30,11 @@ import pandas as pd
 from monitoring.ab_readout import ReadoutError, ab_readout, dashboard_values, write_readout
 from slotrec.core.settings import Settings
 
-_EVENTS = """
+EVENTS_QUERY = """
     select request_id, user_id, slot_id, session_id, event_type, occurred_at,
            coalesce(duration_seconds, 0) as duration_seconds
-    from int_events_checked
-    where reject_reason is null and request_id is not null and delivered_on <= ?
+    from recommendation_events
+    where delivered_on <= ?
 """
 
 
@@ -43,7 +43,7 @@ def experiment_frames(
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Impressions, clicks and attributed plays (without the variant) up to `as_of`."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        events = con.execute(_EVENTS, [as_of]).df()
+        events = con.execute(EVENTS_QUERY, [as_of]).df()
         volatility = con.execute("select slot_id, volatility from slots").df()
     impressions = events.loc[events["event_type"] == "impression", ["request_id", "user_id"]]
     clicks = events.loc[events["event_type"] == "click", ["request_id", "slot_id", "occurred_at"]]

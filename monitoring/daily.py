@@ -171,9 +171,8 @@ SERVED_IMPRESSIONS_QUERY = """
             row_number() over (
                 partition by request_id order by occurred_at, event_id
             ) as position
-        from int_events_checked
-        where reject_reason is null and event_type = 'impression' and request_id is not null
-            and delivered_on between ? and ?
+        from recommendation_events
+        where event_type = 'impression' and delivered_on between ? and ?
 """
 
 

@@ -63,22 +63,26 @@ def query_window(
     return frame[is_today].reset_index(drop=True), frame[~is_today].reset_index(drop=True)
 
 
+INTERACTIONS_QUERY = """
+    select
+        days.played_on,
+        days.play_seconds,
+        days.session_count,
+        days.bet_amount,
+        days.play_seconds / nullif(days.session_count, 0) as seconds_per_session,
+        slots.theme,
+        slots.volatility
+    from user_slot_days as days
+    left join slots on days.slot_id = slots.slot_id
+    where days.played_on between ? and ? and days.play_seconds > 0
+    """
+
+
 def interaction_frames(warehouse: Path, as_of: date, reference_days: int) -> DriftInput:
     """Play rows of the run day vs the `reference_days` before it."""
-    query = """
-        select
-            days.played_on,
-            days.play_seconds,
-            days.session_count,
-            days.bet_amount,
-            days.play_seconds / nullif(days.session_count, 0) as seconds_per_session,
-            slots.theme,
-            slots.volatility
-        from int_sessions_rolled_to_user_slot_days as days
-        left join slots on days.slot_id = slots.slot_id
-        where days.played_on between ? and ? and days.play_seconds > 0
-    """
-    current, reference = query_window(warehouse, query, "played_on", as_of, reference_days)
+    current, reference = query_window(
+        warehouse, INTERACTIONS_QUERY, "played_on", as_of, reference_days
+    )
     return DriftInput(
         "interactions",
         current,

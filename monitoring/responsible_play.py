@@ -2,9 +2,9 @@
 
 Source: the served lists as the warehouse holds them, i.e. clean `impression` events with a
 `request_id` (`bentos/service.py` writes one per shown slot, `event_id = <request_id>-<rank>`)
-from `int_events_checked`, the same rows the recommendation monitor and the A/B readout read. A
-day is a delivery day (`delivered_on`), like every other daily number, so each served list is
-counted on exactly one day. Each impression is joined with:
+from the `recommendation_events` mart, the same rows the recommendation monitor and the A/B
+readout read. A day is a delivery day (`delivered_on`), like every other daily number, so each
+served list is counted on exactly one day. Each impression is joined with:
 
 - the slot catalogue (`slots.volatility`);
 - the player's risk level in force when it was served: the newest `player_risk` snapshot from
@@ -56,12 +56,11 @@ from slotrec.core.settings import Settings
 TREND_DAYS = 14
 OK, ALERT = "OK", "ALERT"
 
-_IMPRESSIONS = """
+IMPRESSIONS_QUERY = """
     select request_id, user_id, slot_id, delivered_on,
         epoch(occurred_at) as occurred_s, cast(occurred_at as date) as occurred_on
-    from int_events_checked
-    where reject_reason is null and event_type = 'impression' and request_id is not null
-        and delivered_on between ? and ?
+    from recommendation_events
+    where event_type = 'impression' and delivered_on between ? and ?
 """
 
 
@@ -91,7 +90,7 @@ def served_impressions(settings: Settings, first: date | None, last: date) -> pd
         )
         if "player_risk" in tables:
             frame = con.execute(
-                f"with imp as ({_IMPRESSIONS}) "
+                f"with imp as ({IMPRESSIONS_QUERY}) "
                 f"select imp.*, {volatility} as volatility, r.risk_level from imp "
                 "asof left join player_risk as r "
                 "on imp.user_id = r.user_id and imp.occurred_on > r.snapshot_on",
@@ -99,7 +98,7 @@ def served_impressions(settings: Settings, first: date | None, last: date) -> pd
             ).df()
         else:
             frame = con.execute(
-                f"with imp as ({_IMPRESSIONS}) "
+                f"with imp as ({IMPRESSIONS_QUERY}) "
                 f"select imp.*, {volatility} as volatility, null as risk_level from imp",
                 window,
             ).df()

@@ -48,3 +48,16 @@ def test_every_feast_feature_is_a_column_of_its_dbt_mart():
         mart = view.batch_source.tags["dbt_model"]
         for field in view.schema:
             assert renamed.get(field.name, field.name) in columns[mart], (view.name, field.name)
+
+
+def test_python_reads_only_marts_of_the_dbt_project():
+    """Intermediate models are the dbt project's private detail: no SQL in the packages reads
+    one (tests may, to check the dbt project itself)."""
+    import re
+
+    reads = re.compile(r"\b(?:from|join)\s+(int_\w+)", re.IGNORECASE)
+    found = []
+    for package in ("slotrec", "bentos", "training", "monitoring", "feature_repo", "benchmarks"):
+        for path in (REPO_ROOT / package).rglob("*.py"):
+            found += [(path.name, model) for model in reads.findall(path.read_text())]
+    assert found == []

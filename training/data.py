@@ -66,20 +66,32 @@ def _read(settings: Settings, sql: str, params: list[Any]) -> pd.DataFrame:
         return con.execute(sql, params).df()
 
 
+# The marts training reads (`dbt_project/models/marts/_models.yml`; tests/test_dbt_project.py
+# runs every reader's query on a built warehouse). Parameters: first day, last day, as_of.
+DAILY_PLAYS_QUERY = """
+    select ui.user_idx, si.slot_idx as item_idx, r.played_on,
+           sum(r.play_seconds) as play_seconds, max(r.last_played_at) as timestamp
+    from user_slot_days as r
+    join user_index as ui on r.user_id = ui.user_id
+    join slot_index as si on r.slot_id = si.slot_id
+    where r.played_on between ? and ? and r.delivered_on <= ? and r.play_seconds > 0
+    group by all
+"""
+POPULARITY_QUERY = """
+    select r.slot_id, u.segment, count(distinct r.user_id) as players,
+           sum(r.play_seconds) as play_seconds
+    from user_slot_days as r
+    join users as u on r.user_id = u.user_id
+    join slots as s on r.slot_id = s.slot_id
+    where r.played_on between ? and ? and r.delivered_on <= ? and s.is_active
+    group by all
+"""
+
+
 def load_daily_plays(settings: Settings, as_of: date, window_days: int) -> pd.DataFrame:
     """User × slot × played day rows with play time, ending at `as_of`, with stable indices."""
     return _read(
-        settings,
-        """
-        select ui.user_idx, si.slot_idx as item_idx, r.played_on,
-               sum(r.play_seconds) as play_seconds, max(r.last_played_at) as timestamp
-        from int_sessions_rolled_to_user_slot_days as r
-        join user_index as ui on r.user_id = ui.user_id
-        join slot_index as si on r.slot_id = si.slot_id
-        where r.played_on between ? and ? and r.delivered_on <= ? and r.play_seconds > 0
-        group by all
-        """,
-        [as_of - timedelta(days=window_days - 1), as_of, as_of],
+        settings, DAILY_PLAYS_QUERY, [as_of - timedelta(days=window_days - 1), as_of, as_of]
     )
 
 
@@ -87,19 +99,7 @@ def popularity_lists(
     settings: Settings, as_of: date, days: int = 7, top: int = 200
 ) -> dict[str, Any]:
     """Most-played active slots over the last `days`, globally and per player segment."""
-    frame = _read(
-        settings,
-        """
-        select r.slot_id, u.segment, count(distinct r.user_id) as players,
-               sum(r.play_seconds) as play_seconds
-        from int_sessions_rolled_to_user_slot_days as r
-        join users as u on r.user_id = u.user_id
-        join slots as s on r.slot_id = s.slot_id
-        where r.played_on between ? and ? and r.delivered_on <= ? and s.is_active
-        group by all
-        """,
-        [as_of - timedelta(days=days - 1), as_of, as_of],
-    )
+    frame = _read(settings, POPULARITY_QUERY, [as_of - timedelta(days=days - 1), as_of, as_of])
 
     def ranked(rows: pd.DataFrame) -> list[str]:
         totals = rows.groupby("slot_id")[["players", "play_seconds"]].sum()

@@ -87,6 +87,16 @@ class RunReport:
         return path
 
 
+INGEST_COUNTS_QUERY = """
+    select counts.delivered_on, counts.outcome, counts.is_clean, counts.row_count,
+           coalesce(files.file_count, 0)
+    from daily_ingest_counts as counts
+    left join delivery_checks as files on counts.delivered_on = files.delivered_on
+    where counts.delivered_on between $1 and $2
+    order by counts.delivered_on, counts.outcome_order
+    """
+
+
 def read_ingest_counts(warehouse: Path, start: date, end: date) -> list[DayIngest]:
     """Per delivery day, rows in / quarantined by reason / out, from `daily_ingest_counts`.
 
@@ -95,19 +105,7 @@ def read_ingest_counts(warehouse: Path, start: date, end: date) -> list[DayInges
     """
     with duckdb.connect(str(warehouse), read_only=True) as con:
         rows = con.execute(
-            """
-            select counts.delivered_on, counts.outcome, counts.is_clean, counts.row_count,
-                   coalesce(files.file_count, 0)
-            from daily_ingest_counts as counts
-            left join (
-                select delivered_on, count(distinct source_file) as file_count
-                from int_events_checked
-                where delivered_on between $1 and $2
-                group by delivered_on
-            ) as files on counts.delivered_on = files.delivered_on
-            where counts.delivered_on between $1 and $2
-            order by counts.delivered_on, counts.outcome_order
-            """,
+            INGEST_COUNTS_QUERY,
             [start, end],
         ).fetchall()
     days: dict[str, DayIngest] = {}

@@ -2,7 +2,7 @@
 
 {#-
     One row per delivery day of the run: the checks that judge a delivery as a whole, not row by
-    row. Today one: how many of the day's play events repeat an earlier play event exactly (same
+    row (and how many raw files it came in). Today one check: how many of the day's play events repeat an earlier play event exactly (same
     player, slot, event type, time, duration and amounts) under another event id, whatever their
     session id says. A few such copies are quarantined row by row (overlapping_play, or
     overlapping_session when they also carry a new session id); a share over
@@ -72,6 +72,18 @@ delivered_events as (
 
 ),
 
+delivered_files as (
+
+    {#- every raw file of the run's days, whatever its rows broke -#}
+    select
+        delivered_on,
+        count(distinct source_file) as file_count
+    from {{ ref('int_events_checked') }}
+    where delivered_on between {{ slotrec.from_date_literal() }} and {{ slotrec.as_of_literal() }}
+    group by delivered_on
+
+),
+
 run_days as (
 
     select delivered_on
@@ -85,6 +97,7 @@ final as (
 
     select
         run_days.delivered_on,
+        cast(coalesce(delivered_files.file_count, 0) as {{ dbt.type_bigint() }}) as file_count,
         cast(coalesce(delivered_events.play_event_count, 0) as {{ dbt.type_bigint() }})
             as play_event_count,
         cast(
@@ -106,6 +119,8 @@ final as (
         on run_days.delivered_on = delivered_events.delivered_on
     left join first_deliveries
         on run_days.delivered_on = first_deliveries.delivered_on
+    left join delivered_files
+        on run_days.delivered_on = delivered_files.delivered_on
 
 )
 
