@@ -295,7 +295,13 @@ class SlotrecService:
                     cause = f"ranking failed: {type(exc).__name__}"
             if response is None:
                 response = self._fallback(request, live, request_id, experiment, variant, cause)
-            self._log_impressions(request.user_id, request_id, response.items)
+            self._log_impressions(
+                request.user_id,
+                request_id,
+                response.items,
+                (response.experiment, response.variant),
+                response.guardrails,
+            )
             outcome = "fallback" if response.fallback else "ok"
             metrics.REQUESTS.labels(endpoint="recommend", outcome=outcome).inc()
             return response
@@ -387,10 +393,22 @@ class SlotrecService:
         )
 
     def _log_impressions(
-        self, user_id: str, request_id: str, items: list[api.RecommendedSlot]
+        self,
+        user_id: str,
+        request_id: str,
+        items: list[api.RecommendedSlot],
+        arm: tuple[str | None, str | None],
+        guardrails: list[str],
     ) -> None:
-        """Every served list becomes impression events in the raw files, for attribution."""
+        """Every served list becomes impression events in the raw files, for attribution.
+
+        Each row also says what the service decided for the list: the experiment and variant
+        (`arm`), the tile's place, the guardrails it was made under; monitoring reads these
+        instead of working them out again from the rules.
+        """
         now = self.clock()
+        experiment, variant = arm
+        applied = ",".join(guardrails) or None
         # Built as raw rows directly (the contract's columns): the ids were validated on the
         # way in, and a pydantic model per impression would cost more than the ranking.
         rows = [
@@ -405,6 +423,10 @@ class SlotrecService:
                 "bet_amount": None,
                 "win_amount": None,
                 "request_id": request_id,
+                "experiment": experiment,
+                "variant": variant,
+                "list_position": rank + 1,
+                "guardrails": applied,
             }
             for rank, item in enumerate(items)
         ]
@@ -545,13 +567,16 @@ class SlotrecService:
         try:
             live = self._live_state(crossing.user_id)
             request_id = _request_id()
+            experiment, variant, strategy = assign(
+                self.experiments, crossing.user_id, self.base_strategy
+            )
             ranking = ranker.recommend(
                 snapshot,
                 self._pools,
                 ranker.RankRequest(
                     user_id=crossing.user_id,
                     k=SUGGESTION_K,
-                    strategy=assign(self.experiments, crossing.user_id, self.base_strategy)[2],
+                    strategy=strategy,
                     context_slot=crossing.slot_id,
                     live=live,
                 ),
@@ -565,7 +590,9 @@ class SlotrecService:
                 created_at=datetime.now(UTC).isoformat(),
             )
             self.store.keep_suggestion(crossing.user_id, suggestion.model_dump(mode="json"))
-            self._log_impressions(crossing.user_id, request_id, ranking.items)
+            self._log_impressions(
+                crossing.user_id, request_id, ranking.items, (experiment, variant), []
+            )
         except LiveStateUnavailable:
             return None
         metrics.SUGGESTIONS.inc()

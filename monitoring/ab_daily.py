@@ -1,10 +1,11 @@
 """The A/B readout of the running experiment, from the warehouse's clean events up to a day.
 
-The served events carry the recommendation's `request_id` but not the variant: the variant is
-a deterministic hash of the player (`slotrec.core.policies.experiments.assign`), so it is
-recomputed here from the configured experiments file. The frames `monitoring.ab_readout` expects:
+Every impression the service logs names the experiment and variant the list was made in (the
+`recommendation_events` mart), so the readout takes the arm from what was served, never from
+the rules again. The frames `monitoring.ab_readout` expects:
 
-- impressions: clean `impression` events with a `request_id` (one exposure per request);
+- impressions: clean `impression` events of the running experiment (one exposure per
+  request), with their logged `variant`;
 - clicks: clean `click` events with a `request_id`;
 - plays: clean play events (`session_start`, `heartbeat`, `session_end`) with a `request_id`,
   one row per request, slot and session, `minutes` = played seconds / 60, with the slot's
@@ -32,7 +33,7 @@ from slotrec.core.settings import Settings
 
 EVENTS_QUERY = """
     select request_id, user_id, slot_id, session_id, event_type, occurred_at,
-           coalesce(duration_seconds, 0) as duration_seconds
+           coalesce(duration_seconds, 0) as duration_seconds, experiment, variant
     from recommendation_events
     where delivered_on <= ?
 """
@@ -45,7 +46,9 @@ def experiment_frames(
     with duckdb.connect(str(warehouse), read_only=True) as con:
         events = con.execute(EVENTS_QUERY, [as_of]).df()
         volatility = con.execute("select slot_id, volatility from slots").df()
-    impressions = events.loc[events["event_type"] == "impression", ["request_id", "user_id"]]
+    impressions = events.loc[
+        events["event_type"] == "impression", ["request_id", "user_id", "experiment", "variant"]
+    ]
     clicks = events.loc[events["event_type"] == "click", ["request_id", "slot_id", "occurred_at"]]
     play_rows = events[events["event_type"].isin(["session_start", "heartbeat", "session_end"])]
     plays = (
@@ -69,7 +72,7 @@ def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str,
         high-volatility share of impressions to at-risk players, impressions and lists to
         restricted players), "dashboard_values", "files"}`.
     """
-    from slotrec.core.policies.experiments import Strategy, assign, load_experiments
+    from slotrec.core.policies.experiments import load_experiments
 
     experiments = load_experiments(settings)
     if not experiments:
@@ -78,20 +81,18 @@ def daily_ab_readout(settings: Settings, as_of: date, folder: Path) -> dict[str,
     if not settings.layout.warehouse_path.exists():
         return {"status": "no_data", "note": "no warehouse yet: no experiment data"}
     impressions, clicks, plays = experiment_frames(settings.layout.warehouse_path, as_of)
+    impressions = impressions[impressions["experiment"] == experiment.name]
     if impressions.empty:
         return {
             "status": "no_data",
             "experiment": experiment.name,
             "note": "no experiment data: no served lists (impressions with a request_id) yet",
         }
-    base = Strategy.from_settings(settings)
     from monitoring.responsible_play import served_impressions
 
     served = served_impressions(settings, None, as_of)
-    users = set(impressions["user_id"]) | set(served["user_id"])
-    variants = {u: assign(experiments, u, base)[1] for u in users}
-    impressions = impressions.assign(variant=impressions["user_id"].map(variants))
-    served = served.assign(variant=served["user_id"].map(variants))
+    served = served[served["experiment"] == experiment.name]
+    impressions = impressions.drop(columns="experiment")
     control = experiment.variants[0].name
     try:
         readout = ab_readout(

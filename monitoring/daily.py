@@ -164,12 +164,13 @@ def _responsible_play(settings: Settings, as_of: date, folder: Path) -> dict[str
     return evidence
 
 
-# Clean impression events that followed a recommendation, by delivery day; the position is the
-# impression's order within its request (by time, then event id).
+# The served lists' impressions, by delivery day, with each tile's place in its list as the
+# service logged it (lists logged before it did: their order by time, then event id).
 SERVED_IMPRESSIONS_QUERY = """
         select request_id, user_id, slot_id, delivered_on,
-            row_number() over (
-                partition by request_id order by occurred_at, event_id
+            coalesce(
+                list_position,
+                row_number() over (partition by request_id order by occurred_at, event_id)
             ) as position
         from recommendation_events
         where event_type = 'impression' and delivered_on between ? and ?

@@ -27,16 +27,11 @@ restricted players' and players without a snapshot included), lists and players 
 risk, impressions of a volatility the player's level excludes (must be 0 too), and guardrail
 activations per guardrail.
 
-Guardrail activations are derived from the served lists: the service applies the list
-guardrails of a level (`slotrec.core.policies.guardrails.RiskPolicy.list_guardrails`) to every
-list it makes for a player of that level, so each list to an at-risk player counts once for each
-of its level's guardrails. Why not a `guardrail` event in the raw files: the raw event contract
-(`slotrec.core.schema.EVENT_TYPES`, dbt's `event_types` var and accepted-values tests) would
-need a new type, and an event without a slot breaks the staging `not_null` contract on
-`slot_id`; the
-activations that leave no impression (a restricted player's empty list, a reality check) are
-therefore only in the service's Prometheus counters, which the daily report adds "since the
-service started" when the service answers.
+Guardrail activations are what the service logged: every impression names the guardrails its
+list was made under (`guardrails`, comma-separated), so each list counts once for each of them.
+The activations that leave no impression (a restricted player's empty list, a reality check)
+are only in the service's Prometheus counters, which the daily report adds "since the service
+started" when the service answers.
 """
 
 from __future__ import annotations
@@ -50,7 +45,6 @@ import pandas as pd
 
 from bentos.restrictions import history_rows
 from monitoring.ab_readout import HIGH_VOLATILITY
-from slotrec.core.policies.guardrails import risk_policy
 from slotrec.core.settings import Settings
 
 TREND_DAYS = 14
@@ -58,7 +52,8 @@ OK, ALERT = "OK", "ALERT"
 
 IMPRESSIONS_QUERY = """
     select request_id, user_id, slot_id, delivered_on,
-        epoch(occurred_at) as occurred_s, cast(occurred_at as date) as occurred_on
+        epoch(occurred_at) as occurred_s, cast(occurred_at as date) as occurred_on,
+        experiment, variant, guardrails
     from recommendation_events
     where event_type = 'impression' and delivered_on between ? and ?
 """
@@ -75,6 +70,7 @@ def served_impressions(settings: Settings, first: date | None, last: date) -> pd
     """
     warehouse = settings.layout.warehouse_path
     columns = ["request_id", "user_id", "slot_id", "delivered_on", "occurred_s"]
+    columns += ["experiment", "variant", "guardrails"]
     if not warehouse.exists():
         return _flags(pd.DataFrame(columns=[*columns, "volatility", "risk_level"]), settings)
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -171,20 +167,19 @@ def day_evidence(frame: pd.DataFrame, day: date, settings: Settings) -> dict[str
         at_risk_lists=int(at_risk["request_id"].nunique()),
         at_risk_players=int(at_risk["user_id"].nunique()),
         excluded_volatility_impressions=int(frame["excluded_volatility"].sum()),
-        guardrail_activations=_activations(at_risk, settings),
+        guardrail_activations=_activations(frame),
     )
     if frame.empty:
         out["note"] = f"no served recommendations (impressions with a request_id) on {day}"
     return out
 
 
-def _activations(at_risk: pd.DataFrame, settings: Settings) -> dict[str, int]:
-    """Lists served under each list guardrail (one per list and guardrail of its level)."""
+def _activations(frame: pd.DataFrame) -> dict[str, int]:
+    """Lists served under each guardrail, as the service logged them on the impressions."""
     counts: dict[str, int] = {}
-    lists = at_risk.drop_duplicates("request_id")
-    for level, n in lists["risk_level"].value_counts().items():
-        policy = risk_policy(str(level), settings)
-        for guardrail in policy.list_guardrails if policy else []:
+    lists = frame.drop_duplicates("request_id")
+    for logged, n in lists["guardrails"].dropna().value_counts().items():
+        for guardrail in str(logged).split(","):
             counts[guardrail] = counts.get(guardrail, 0) + int(n)
     return dict(sorted(counts.items()))
 

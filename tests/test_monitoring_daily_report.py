@@ -65,7 +65,8 @@ def _history(settings: Settings) -> RunHistory:
 
 
 def _warehouse(settings: Settings) -> None:
-    """`daily_ingest_counts`, `int_events_checked` and `slots`, as dbt leaves them."""
+    """The marts the report reads, as dbt leaves them: `daily_ingest_counts`,
+    `delivery_checks`, `recommendation_events` and `slots`."""
     path = settings.layout.warehouse_path
     path.parent.mkdir(parents=True)
     counts = [
@@ -78,29 +79,40 @@ def _warehouse(settings: Settings) -> None:
     ]
     # 40 players, one served list each; every second player clicks and plays 6 minutes.
     events: list[tuple[object, ...]] = []
+    experiments, base = load_experiments(settings), Strategy.from_settings(settings)
     for n in range(40):
         user, request = f"u{n}", f"req-{n:08x}"
         at = datetime(2026, 1, 10, 12, n)
-        events.append((f"i{n}", user, "s1", None, "impression", at, 0.0, request, DAY))
+        experiment, variant, _ = assign(experiments, user, base)  # as the service logs it
+        events.append(
+            (f"i{n}", user, "s1", None, "impression", at, 0.0, request, DAY, experiment, variant)
+        )
         if n % 2 == 0:
-            events.append((f"c{n}", user, "s1", None, "click", at, 0.0, request, DAY))
-            events.append((f"p{n}", user, "s1", f"sess{n}", "heartbeat", at, 360.0, request, DAY))
+            events.append((f"c{n}", user, "s1", None, "click", at, 0.0, request, DAY, None, None))
+            events.append(
+                (f"p{n}", user, "s1", f"sess{n}", "heartbeat", at, 360.0, request, DAY, None, None)
+            )
     with duckdb.connect(str(path)) as con:
         con.execute(
             "create table daily_ingest_counts (delivered_on date, outcome varchar, "
             "is_clean boolean, row_count bigint, outcome_order int)"
         )
         con.executemany("insert into daily_ingest_counts values (?, ?, ?, ?, ?)", counts)
+        con.execute("create table delivery_checks (delivered_on date, file_count bigint)")
         con.execute(
-            "create table int_events_checked (event_id varchar, user_id varchar, "
+            "insert into delivery_checks values (?, 1), (?, 1)", [DAY - timedelta(days=1), DAY]
+        )
+        con.execute(
+            "create table recommendation_events (event_id varchar, user_id varchar, "
             "slot_id varchar, session_id varchar, event_type varchar, occurred_at timestamp, "
             "duration_seconds double, request_id varchar, delivered_on date, "
-            "source_file varchar default 'part-0.parquet', reject_reason varchar default null)"
+            "experiment varchar default null, variant varchar default null, "
+            "list_position bigint default 1, guardrails varchar default null)"
         )
         con.executemany(
-            "insert into int_events_checked (event_id, user_id, slot_id, session_id, "
-            "event_type, occurred_at, duration_seconds, request_id, delivered_on) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "insert into recommendation_events (event_id, user_id, slot_id, session_id, "
+            "event_type, occurred_at, duration_seconds, request_id, delivered_on, experiment, "
+            "variant) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             events,
         )
         con.execute("create table slots as select 's1' as slot_id, 'low' as volatility")

@@ -79,7 +79,7 @@ def warehouse(tmp_path):
         con.execute("create table slots (slot_id varchar, theme varchar, volatility varchar)")
         con.execute("insert into slots values ('s1', 'egypt', 'low'), ('s2', 'space', 'high')")
         con.execute(
-            "create table int_sessions_rolled_to_user_slot_days (user_id varchar, slot_id varchar,"
+            "create table user_slot_days (user_id varchar, slot_id varchar,"
             " played_on date, play_seconds double, session_count bigint, bet_amount double)"
         )
         rows = [
@@ -90,7 +90,7 @@ def warehouse(tmp_path):
             ("u3", "s1", day - timedelta(days=8), 100.0, 1, 1.0),  # outside the window
         ]
         con.executemany(
-            "insert into int_sessions_rolled_to_user_slot_days values (?, ?, ?, ?, ?, ?)", rows
+            "insert into user_slot_days values (?, ?, ?, ?, ?, ?)", rows
         )
         con.execute(
             "create table user_features (user_id varchar, snapshot_on date,"

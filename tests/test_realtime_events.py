@@ -53,8 +53,11 @@ def test_event_accepts_ts_and_naive_utc_and_round_trips_to_the_raw_contract():
     assert list(row) == [
         "event_id", "user_id", "slot_id", "session_id", "event_type", "occurred_at",
         "duration_seconds", "bet_amount", "win_amount", "request_id",
+        "experiment", "variant", "list_position", "guardrails",
     ]  # fmt: skip
     assert row["duration_seconds"] == 0.0 and row["request_id"] is None
+    # what the service decides for a list is on its impressions, never on a lobby's event
+    assert row["experiment"] is row["variant"] is row["list_position"] is row["guardrails"] is None
 
 
 def test_schema_examples_are_valid_events():

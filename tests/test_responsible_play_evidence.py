@@ -22,6 +22,7 @@ from monitoring.responsible_play import (
     served_impressions,
 )
 from slotrec.core.policies.experiments import Strategy, assign, load_experiments
+from slotrec.core.policies.guardrails import risk_policy
 from slotrec.core.settings import Settings
 
 DAY = date(2026, 1, 10)
@@ -73,16 +74,24 @@ def _warehouse(settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(path)) as con:
         con.execute(
-            "create table int_events_checked (event_id varchar, user_id varchar, "
+            "create table recommendation_events (event_id varchar, user_id varchar, "
             "slot_id varchar, event_type varchar, occurred_at timestamp, request_id varchar, "
-            "delivered_on date, reject_reason varchar, session_id varchar default null, "
-            "duration_seconds double default 0)"
+            "delivered_on date, session_id varchar default null, "
+            "duration_seconds double default 0, experiment varchar default null, "
+            "variant varchar default null, list_position bigint default 1, "
+            "guardrails varchar default null)"
         )
+        # the mart holds the clean rows only: a quarantined impression never reaches it; each
+        # impression names the arm and the guardrails of its list, as the service logs them
         con.executemany(
-            "insert into int_events_checked (event_id, user_id, slot_id, event_type, "
-            "occurred_at, request_id, delivered_on, reject_reason) "
-            "values (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            "insert into recommendation_events (event_id, user_id, slot_id, event_type, "
+            "occurred_at, request_id, delivered_on, experiment, variant, guardrails) "
+            "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (*row[:-1], *_logged(settings, row[1], row[3]))
+                for row in rows
+                if row[-1] is None and row[5] is not None
+            ],
         )
         con.execute("create table slots (slot_id varchar, volatility varchar)")
         con.executemany("insert into slots values (?, ?)", list(VOLATILITY.items()))
@@ -98,6 +107,18 @@ def _warehouse(settings: Settings) -> None:
                 (DAY - timedelta(days=1), "u_other", "none"),
             ],
         )
+
+
+def _logged(settings: Settings, user: str, event_type: str) -> tuple[Any, Any, Any]:
+    """(experiment, variant, guardrails) the service logs on an impression of `user`'s list:
+    u_risk was 'elevated' when served, so its lists carry that level's list guardrails."""
+    if event_type != "impression":
+        return None, None, None
+    experiment, variant, _ = assign(
+        load_experiments(settings), user, Strategy.from_settings(settings)
+    )
+    policy = risk_policy("elevated", settings) if user == "u_risk" else None
+    return experiment, variant, ",".join(policy.list_guardrails) if policy else None
 
 
 def _registry(settings: Settings) -> None:

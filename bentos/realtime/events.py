@@ -133,8 +133,9 @@ class PlayEvent(BaseModel):
         return self.event_type in PLAY_EVENT_TYPES
 
     def raw_row(self) -> dict[str, Any]:
-        """The event as one row of the raw contract (`RAW_EVENT_SCHEMA` column order)."""
-        return {column: getattr(self, column) for column in schema.RAW_EVENT_COLUMNS}
+        """The event as one row of the raw contract (`RAW_EVENT_SCHEMA` column order); the
+        columns of the service's own decisions (impressions only) are null."""
+        return {column: getattr(self, column, None) for column in schema.RAW_EVENT_COLUMNS}
 
 
 AMOUNT_FIELDS = ("bet_amount", "win_amount")

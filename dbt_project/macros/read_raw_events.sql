@@ -28,6 +28,10 @@
         'bet_amount': slotrec.type_double(),
         'win_amount': slotrec.type_double(),
         'request_id': dbt.type_string(),
+        'experiment': dbt.type_string(),
+        'variant': dbt.type_string(),
+        'list_position': dbt.type_bigint(),
+        'guardrails': dbt.type_string(),
     }) }}
 {%- endmacro %}
 

@@ -29,6 +29,15 @@ WIN_AMOUNT: Final = "win_amount"
 
 EVENT_TYPES: Final = ("session_start", "heartbeat", "session_end", "click", "impression")
 
+# What the service decided for a list, on each impression row it writes (null on every other
+# row, and on an operator's own export): the experiment and arm the player was in, the tile's
+# 1-based place in the list, and the responsible-play guardrails the list was made under
+# (comma-separated). Monitoring reads them instead of guessing them again from the rules.
+EXPERIMENT: Final = "experiment"
+VARIANT: Final = "variant"
+LIST_POSITION: Final = "list_position"
+GUARDRAILS: Final = "guardrails"
+
 RAW_EVENT_SCHEMA: Final = pa.schema(
     [
         pa.field(EVENT_ID, pa.string()),
@@ -41,11 +50,20 @@ RAW_EVENT_SCHEMA: Final = pa.schema(
         pa.field(BET_AMOUNT, pa.float64()),
         pa.field(WIN_AMOUNT, pa.float64()),
         pa.field(REQUEST_ID, pa.string()),
+        pa.field(EXPERIMENT, pa.string()),
+        pa.field(VARIANT, pa.string()),
+        pa.field(LIST_POSITION, pa.int64()),
+        pa.field(GUARDRAILS, pa.string()),
     ]
 )
 RAW_EVENT_COLUMNS: Final = tuple(RAW_EVENT_SCHEMA.names)
-# A raw file missing any of these cannot be staged at all; request_id is optional.
-REQUIRED_EVENT_COLUMNS: Final = tuple(c for c in RAW_EVENT_COLUMNS if c != REQUEST_ID)
+# Columns a raw file may lack (read as null): the recommendation a row follows, and what the
+# service decided for it.
+OPTIONAL_EVENT_COLUMNS: Final = (REQUEST_ID, EXPERIMENT, VARIANT, LIST_POSITION, GUARDRAILS)
+# A raw file missing any of these cannot be staged at all.
+REQUIRED_EVENT_COLUMNS: Final = tuple(
+    c for c in RAW_EVENT_COLUMNS if c not in OPTIONAL_EVENT_COLUMNS
+)
 
 # --- slot catalogue -------------------------------------------------------------------------
 VOLATILITY_LEVELS: Final = ("low", "medium", "high", "very_high")

@@ -63,7 +63,12 @@ def events_to_table(batch: EventBatch, user_ids: pa.Array, slot_ids: pa.Array) -
         pa.array(batch.duration_seconds, type=pa.float64()),
         pa.array(batch.bet_amount, type=pa.float64()),
         pa.array(batch.win_amount, type=pa.float64()),
-        pa.nulls(n, type=pa.string()),  # request_id: set later by serving
+        pa.nulls(n, type=pa.string()),  # request_id: set by serving on what follows a list
+        # experiment, variant, list_position, guardrails: set by serving on its impressions
+        pa.nulls(n, type=pa.string()),
+        pa.nulls(n, type=pa.string()),
+        pa.nulls(n, type=pa.int64()),
+        pa.nulls(n, type=pa.string()),
     ]
     return pa.Table.from_arrays(columns, schema=RAW_EVENT_SCHEMA)
 

@@ -28,6 +28,10 @@ final as (
         duration_seconds,
         bet_amount,
         win_amount,
+        experiment,
+        variant,
+        list_position,
+        guardrails,
         delivered_on
     from checked_events
     where reject_reason is null and request_id is not null

@@ -20,6 +20,10 @@ renamed as (
         {{ slotrec.try_cast('bet_amount', slotrec.type_double()) }} as bet_amount,
         {{ slotrec.try_cast('win_amount', slotrec.type_double()) }} as win_amount,
         {{ slotrec.try_cast('request_id', dbt.type_string()) }} as request_id,
+        {{ slotrec.try_cast('experiment', dbt.type_string()) }} as experiment,
+        {{ slotrec.try_cast('variant', dbt.type_string()) }} as variant,
+        {{ slotrec.try_cast('list_position', dbt.type_bigint()) }} as list_position,
+        {{ slotrec.try_cast('guardrails', dbt.type_string()) }} as guardrails,
         delivered_on,
         source_file,
         source_row_number
