@@ -22,7 +22,7 @@ from training.bundle import Bundle
 from training.index import SlotIndex, normalise
 from training.metadata_model import MetadataEmbedder
 from training.model_store import model_store
-from training.models import NCFModel, NeuMF
+from training.models import NCFModel, NeuMF, NumpyNeuMF
 from training.promotion import PromotionRegistry
 
 log = logging.getLogger(__name__)
@@ -72,60 +72,13 @@ class LiveIndex:
         return LiveIndex(index, all_vectors, {s: i for i, s in enumerate(all_ids)}, proxies)
 
 
-@dataclass(frozen=True)
-class NumpyNeuMF:
-    """NeuMF's forward pass in numpy for one player against a few hundred slots.
-
-    Serving scores one player at a time; torch's per-call overhead would be most of the cost,
-    and the item side of the MLP's first layer is the same for every request, so it is
-    computed once per bundle (`item_first`). Equal to `NeuMF.score` (see the tests).
-    """
-
-    gmf_user: np.ndarray  # [n_users, gmf_dim], already multiplied by the GMF output weights
-    gmf_item: np.ndarray  # [n_items, gmf_dim]
-    user_first: np.ndarray  # [n_users, width]: W_u u + b of the first tower layer
-    item_first: np.ndarray  # [n_items, width]: W_i i of the first tower layer
-    layers: tuple[tuple[np.ndarray, np.ndarray], ...]  # the other tower layers (W.T, b)
-    out_mlp: np.ndarray  # [layers[-1]]
-    out_bias: float
-
-    @classmethod
-    @torch.no_grad()
-    def from_model(cls, model: NeuMF) -> NumpyNeuMF:
-        linears = [m for m in model.tower if isinstance(m, torch.nn.Linear)]
-        first = linears[0]
-        dim = model.mlp_dim
-        weight = model.out.weight[0]
-
-        def np32(t: torch.Tensor) -> np.ndarray:
-            return np.ascontiguousarray(t.detach().numpy(), dtype=np.float32)
-
-        return cls(
-            gmf_user=np32(model.gmf_user.weight * weight[: model.gmf_dim]),
-            gmf_item=np32(model.gmf_item.weight),
-            user_first=np32(model.mlp_user.weight @ first.weight[:, :dim].T + first.bias),
-            item_first=np32(model.mlp_item.weight @ first.weight[:, dim:].T),
-            layers=tuple((np32(m.weight.T), np32(m.bias)) for m in linears[1:]),
-            out_mlp=np32(weight[model.gmf_dim :]),
-            out_bias=float(model.out.bias[0]),
-        )
-
-    def logits(self, user_row: int, items: np.ndarray) -> np.ndarray:
-        """Logits [len(items)] of one player (model row) against item rows."""
-        gmf = self.gmf_item[items] @ self.gmf_user[user_row]  # [n]
-        hidden = np.maximum(self.item_first[items] + self.user_first[user_row], 0.0)  # [n, w]
-        for weight_t, bias in self.layers:
-            hidden = np.maximum(hidden @ weight_t + bias, 0.0)
-        return gmf + hidden @ self.out_mlp + self.out_bias
-
-
 @dataclass
 class Snapshot:
     """The promoted bundle and the catalogue, ready to serve."""
 
     version: str
     model: NCFModel
-    scorer: NumpyNeuMF
+    scorer: NumpyNeuMF  # the model's forward pass in numpy (`training.models`)
     user_rows: dict[str, int]  # user_id → model user row
     slot_rows: dict[str, int]  # slot_id → model item row
     user_vectors: np.ndarray  # [n_users, dim] normalised GMF query vectors

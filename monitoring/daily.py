@@ -122,14 +122,9 @@ def _quality(
     today = quality.quality_from_train_metrics(training)
     if not today:
         return {"note": "no model trained in this run"}
-    past = quality.quality_history(history.step_metrics_by_day("train", before=as_of))
-    checks = quality.check_quality(
-        today,
-        past,
-        margin=settings.quality_alert_margin,
-        window=settings.quality_history_days,
-        min_history=settings.quality_min_history,
-    )
+    recorded = history.step_metrics_by_day("train", before=as_of)
+    past = quality.quality_history(recorded)
+    checks = quality.day_checks(settings, today, recorded, as_of)
     out = {
         "today": today,
         "history": {day.isoformat(): metrics for day, metrics in past.items()},

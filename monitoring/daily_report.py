@@ -148,14 +148,7 @@ def model_section(settings: Settings, as_of: date, history: RunHistory) -> dict[
         out["note"] = f"no model was trained on {as_of}: no quality check today"
         out["checks"], out["is_alert"] = [], False
         return out
-    past = quality.quality_history({d: m for d, m in recorded.items() if d < as_of})
-    checks = quality.check_quality(
-        today,
-        past,
-        margin=settings.quality_alert_margin,
-        window=settings.quality_history_days,
-        min_history=settings.quality_min_history,
-    )
+    checks = quality.day_checks(settings, today, recorded, as_of)
     out["checks"] = [c.to_dict() for c in checks]
     out["is_alert"] = any(c.is_alert for c in checks)
     return out
@@ -265,7 +258,7 @@ def new_games_section(settings: Settings) -> dict[str, Any]:
     """Every registered new game: impressions, plays, play rate and graduation stage."""
     from slotrec.core.policies.graduation import stage
 
-    path = settings.layout.root / "serving" / "new_games.sqlite"
+    path = settings.layout.new_games_registry_path
     cap, bar = settings.new_game_exposure_cap, settings.new_game_min_play_rate
     out: dict[str, Any] = {"registry": str(path), "exposure_cap": cap, "min_play_rate": bar}
     if not path.exists():

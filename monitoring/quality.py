@@ -97,3 +97,30 @@ def quality_history(train_metrics_by_day: Mapping[date, Mapping[str, Any]]) -> d
         for day, metrics in train_metrics_by_day.items()
         if quality_from_train_metrics(metrics)
     }
+
+
+def day_checks(
+    settings: Any,
+    today: Mapping[str, float],
+    train_metrics_by_day: Mapping[date, Mapping],
+    as_of: date,
+) -> list[QualityCheck]:
+    """The quality alert of `as_of`: today's figures against the train metrics of earlier days.
+
+    The one place the alert is computed: the daily `monitor` step and the daily report both ask
+    here, with the settings' margin, trailing window and minimum history.
+
+    Args:
+        settings: `quality_alert_margin`, `quality_history_days`, `quality_min_history`.
+        today: `quality_from_train_metrics` of the day's run.
+        train_metrics_by_day: The run history's train-step metrics by day (later days ignored).
+        as_of: The day being judged.
+    """
+    past = quality_history({d: m for d, m in train_metrics_by_day.items() if d < as_of})
+    return check_quality(
+        dict(today),
+        past,
+        margin=settings.quality_alert_margin,
+        window=settings.quality_history_days,
+        min_history=settings.quality_min_history,
+    )

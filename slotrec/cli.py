@@ -213,7 +213,7 @@ def daily(
 @app.command()
 def check(as_of: AsOfOption, data_dir: DataDirOption = None) -> None:
     """Exit 1 when the day's HR@10 or NDCG@10 fell below its trailing median by the margin."""
-    from monitoring.quality import check_quality, quality_from_train_metrics, quality_history
+    from monitoring.quality import day_checks, quality_from_train_metrics
     from slotrec.core.run_history import RunHistory
 
     settings = _settings(data_dir)
@@ -223,13 +223,7 @@ def check(as_of: AsOfOption, data_dir: DataDirOption = None) -> None:
     today = quality_from_train_metrics(recorded.get(day, {}))
     if not today:
         raise _fail(f"no successful training run is recorded for {day}: run `slotrec daily`", 2)
-    checks = check_quality(
-        today,
-        quality_history({d: m for d, m in recorded.items() if d < day}),
-        margin=settings.quality_alert_margin,
-        window=settings.quality_history_days,
-        min_history=settings.quality_min_history,
-    )
+    checks = day_checks(settings, today, recorded, day)
     for item in checks:
         colour = "red" if item.is_alert else "green"
         Console().print(f"[{colour}]{item.message}[/{colour}]", soft_wrap=True)

@@ -499,7 +499,7 @@ def new_game_outcomes(
 
     if not games:
         return []
-    exposure = NewGameRegistry(settings.layout.root / "serving" / "new_games.sqlite").exposure()
+    exposure = NewGameRegistry(settings.layout.new_games_registry_path).exposure()
     explorers = exploration_segment(truth, settings.exploration_user_share)
     sample = explorers[:: max(1, explorers.size // 500)]
     catalogue_ids = [f"s{i + 1:06d}" for i in range(truth.config.total_slots)]

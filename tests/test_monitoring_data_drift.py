@@ -89,9 +89,7 @@ def warehouse(tmp_path):
             ("u2", "s1", day - timedelta(days=7), 100.0, 1, 1.0),
             ("u3", "s1", day - timedelta(days=8), 100.0, 1, 1.0),  # outside the window
         ]
-        con.executemany(
-            "insert into user_slot_days values (?, ?, ?, ?, ?, ?)", rows
-        )
+        con.executemany("insert into user_slot_days values (?, ?, ?, ?, ?, ?)", rows)
         con.execute(
             "create table user_features (user_id varchar, snapshot_on date,"
             " play_seconds_30d double, active_days_30d bigint, session_count_30d bigint,"

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import bentoml
 import pytest
 from prometheus_client import REGISTRY
 
 from bentos import api
+from bentos.app import SlotrecApp
+from bentos.errors import NotFound
 from bentos.realtime.store import LiveStateUnavailable
-from bentos.service import SlotrecService
 from slotrec.core import schema
 from slotrec.core.policies.experiments import Experiment, Strategy, assign, bucket
 from tests.service_world import (
@@ -33,17 +33,17 @@ from training.promotion import PromotionRegistry
 
 
 @pytest.fixture
-def service(tmp_path) -> Iterator[SlotrecService]:
-    svc = SlotrecService.inner(serving_settings(tmp_path))
+def service(tmp_path) -> Iterator[SlotrecApp]:
+    svc = SlotrecApp(serving_settings(tmp_path))
     yield svc
     svc.store.close()
 
 
-def _recommend(svc: SlotrecService, **fields: object) -> api.RecommendResponse:
+def _recommend(svc: SlotrecApp, **fields: object) -> api.RecommendResponse:
     return svc.recommend(api.RecommendRequest.model_validate(fields))
 
 
-def _events(svc: SlotrecService, events: list[dict]) -> api.EventsResponse:
+def _events(svc: SlotrecApp, events: list[dict]) -> api.EventsResponse:
     return svc.events(api.EventsRequest.model_validate({"events": events}))
 
 
@@ -141,7 +141,7 @@ def test_similar_finds_the_same_theme_and_404s_an_unknown_slot(service):
     response = service.similar(api.SimilarRequest(slot_id="s013", k=3))
     assert [world.theme_of(i.slot_id) for i in response.items].count("animals") >= 2
     assert "s013" not in {i.slot_id for i in response.items}
-    with pytest.raises(bentoml.exceptions.NotFound, match="nope-2"):
+    with pytest.raises(NotFound, match="nope-2"):
         service.similar(api.SimilarRequest(slot_id="nope-2"))
 
 
@@ -149,8 +149,8 @@ def test_a_new_game_is_indexed_explored_and_graduates_by_the_rule(tmp_path):
     settings = serving_settings(
         tmp_path, exploration_user_share=1.0, exploration_share=0.2, new_game_exposure_cap=3
     )
-    svc = SlotrecService.inner(settings)
-    other_worker = SlotrecService.inner(settings)
+    svc = SlotrecApp(settings)
+    other_worker = SlotrecApp(settings)
     try:
         registration = api.SlotRegistration(
             slot_id="s900",
@@ -178,7 +178,7 @@ def test_a_new_game_is_indexed_explored_and_graduates_by_the_rule(tmp_path):
         # three impressions reached the cap; one play in three passes a 2% play rate
         _events(svc, play_events("u0005", "s900", 60.0, "ses-newgame"))
         after = _recommend(svc, user_id="u0041", k=10)
-        assert svc._pools.graduated == frozenset({"s900"})
+        assert svc.state.pools.graduated == frozenset({"s900"})
         assert all(i.reason != "new_game" or i.because == "graduated" for i in after.items)
     finally:
         svc.store.close()
@@ -188,7 +188,7 @@ def test_a_new_game_is_indexed_explored_and_graduates_by_the_rule(tmp_path):
 def test_missing_bundle_answers_popular_with_fallback(tmp_path):
     settings = serving_settings(tmp_path)
     PromotionRegistry(settings.layout.promoted_path).promote("slotrec-ncf:doesnotexist")
-    svc = SlotrecService.inner(settings)
+    svc = SlotrecApp(settings)
     try:
         response = _recommend(svc, user_id="u0001", k=5, exclude=["s000"])
         assert response.fallback and response.model_version is None
@@ -196,7 +196,7 @@ def test_missing_bundle_answers_popular_with_fallback(tmp_path):
         assert len(response.items) == 5
         assert {item.reason for item in response.items} == {"fallback"}
         assert "s000" not in {item.slot_id for item in response.items}
-        assert not svc.__is_ready__()
+        assert not svc.ready()
     finally:
         svc.store.close()
 
@@ -214,7 +214,7 @@ def test_online_store_failure_answers_popular_with_fallback(service, monkeypatch
 
 def test_reload_swaps_bundles_while_requests_keep_being_answered(service):
     world = build_world()
-    old = service.snapshot.version
+    old = service.state.snapshot.version
     store = model_store(service.settings)
     new_tag = Bundle.load(world.tag, store).save(store)  # the same weights, a new version
     PromotionRegistry(service.settings.layout.promoted_path).promote(new_tag)
@@ -287,12 +287,12 @@ def _guardrail(endpoint: str, guardrail: str = "restricted") -> float:
     return REGISTRY.get_sample_value("slotrec_guardrail_total", labels) or 0.0
 
 
-def _restrict(svc: SlotrecService, user_id: str, **fields: object) -> api.RestrictionStatus:
+def _restrict(svc: SlotrecApp, user_id: str, **fields: object) -> api.RestrictionStatus:
     return svc.restrictions(api.RestrictionChange.model_validate({"user_id": user_id, **fields}))
 
 
 def test_a_self_excluded_player_gets_nothing_from_any_endpoint_at_once(service):
-    other_worker = SlotrecService.inner(service.settings)  # a second worker, same data dir
+    other_worker = SlotrecApp(service.settings)  # a second worker, same data dir
     try:
         # before: a normal list, and a kept suggestion from crossing the play threshold
         crossed = _events(service, play_events("u0030", "s018", THRESHOLD_SECONDS + 1, "ses-a"))
@@ -350,7 +350,7 @@ def test_cooling_off_ends_by_itself(service):
     assert status.restrictions[0].until_at == ends.isoformat()
     assert _recommend(service, user_id="u0002", k=3).restricted
     # an ended cooling-off (written as the operator's file would) no longer restricts
-    service.restriction_registry.set(
+    service.state.restriction_registry.set(
         "u0002", "cooling_off", datetime.now(UTC) - timedelta(seconds=1)
     )
     response = _recommend(service, user_id="u0002", k=3)
@@ -359,7 +359,7 @@ def test_cooling_off_ends_by_itself(service):
 
 def test_a_restricted_player_gets_no_exploration_or_new_game_exposure(tmp_path):
     settings = serving_settings(tmp_path, exploration_user_share=1.0, exploration_share=0.2)
-    svc = SlotrecService.inner(settings)
+    svc = SlotrecApp(settings)
     try:
         svc.slots(
             api.SlotRegistration(
@@ -373,21 +373,21 @@ def test_a_restricted_player_gets_no_exploration_or_new_game_exposure(tmp_path):
                 jurisdictions=["GB", "SE"],
             )
         )
-        ranked = svc._ranked
+        ranked = svc.lists.ranked
         calls: list[str] = []
 
         def spy(*args: Any, **kwargs: Any) -> api.RecommendResponse:
             calls.append(args[1].user_id)  # a restricted request must never reach the ranker
             return ranked(*args, **kwargs)
 
-        svc._ranked = spy
-        svc.restriction_registry.set("u0005", "self_exclusion", None, source="file")
+        svc.lists.ranked = spy
+        svc.state.restriction_registry.set("u0005", "self_exclusion", None, source="file")
         blocked = _recommend(svc, user_id="u0005", k=10)  # a fishing fan, in exploration
         assert blocked.items == [] and blocked.restricted and calls == []
-        assert svc.registry.exposure()["s902"] == (0, 0)
+        assert svc.state.registry.exposure()["s902"] == (0, 0)
         shown = _recommend(svc, user_id="u0017", k=10)  # another fishing fan, not restricted
         assert "new_game" in {i.reason for i in shown.items} and calls == ["u0017"]
-        assert svc.registry.exposure()["s902"] == (1, 0)
+        assert svc.state.registry.exposure()["s902"] == (1, 0)
     finally:
         svc.store.close()
 
@@ -395,7 +395,7 @@ def test_a_restricted_player_gets_no_exploration_or_new_game_exposure(tmp_path):
 def test_a_restricted_player_gets_nothing_from_the_fallback_either(tmp_path):
     settings = serving_settings(tmp_path)
     PromotionRegistry(settings.layout.promoted_path).promote("slotrec-ncf:doesnotexist")
-    svc = SlotrecService.inner(settings)
+    svc = SlotrecApp(settings)
     try:
         _restrict(svc, "u0001", kind="self_exclusion")
         response = _recommend(svc, user_id="u0001", k=5)
@@ -412,7 +412,7 @@ def test_an_unreadable_registry_recommends_nothing(service, monkeypatch):
     def broken(user_id: str) -> None:
         raise sqlite3.OperationalError("database disk image is malformed")
 
-    monkeypatch.setattr(service.restriction_registry, "active", broken)
+    monkeypatch.setattr(service.state.restriction_registry, "active", broken)
     failed = _guardrail("recommend", "restriction_check_failed")
     response = _recommend(service, user_id="u0001", k=5)
     assert response.items == [] and response.restricted

@@ -14,17 +14,17 @@ import pytest
 from prometheus_client import REGISTRY
 
 from bentos import api
-from bentos.service import SlotrecService
+from bentos.app import SlotrecApp
 from tests.service_world import THRESHOLD_SECONDS, build_world, play_events, serving_settings
 
 GUARDED = ["no_exploration", "no_new_games", "volatility_excluded", "volatility_demoted"]
 
 
 @pytest.fixture
-def exploring(tmp_path) -> Iterator[SlotrecService]:
+def exploring(tmp_path) -> Iterator[SlotrecApp]:
     """A service where every player is in the exploration segment, with a new game to explore."""
     settings = serving_settings(tmp_path, exploration_user_share=1.0, exploration_share=0.2)
-    svc = SlotrecService.inner(settings)
+    svc = SlotrecApp(settings)
     svc.slots(
         api.SlotRegistration(
             slot_id="s903",
@@ -41,7 +41,7 @@ def exploring(tmp_path) -> Iterator[SlotrecService]:
     svc.store.close()
 
 
-def _set_risk(svc: SlotrecService, levels: dict[str, str]) -> None:
+def _set_risk(svc: SlotrecApp, levels: dict[str, str]) -> None:
     """Write player_risk rows to the online store, as a daily materialize does."""
     n = len(levels)
     frame = pd.DataFrame(
@@ -67,7 +67,7 @@ def _set_risk(svc: SlotrecService, levels: dict[str, str]) -> None:
     svc.store.feature_store.write_to_online_store("player_risk", frame)
 
 
-def _recommend(svc: SlotrecService, user_id: str, k: int = 10) -> api.RecommendResponse:
+def _recommend(svc: SlotrecApp, user_id: str, k: int = 10) -> api.RecommendResponse:
     return svc.recommend(api.RecommendRequest(user_id=user_id, k=k))
 
 

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from bentos.native_threads import openmp_threads_here
 from bentos.service import SlotrecService
+from slotrec import __version__
 from tests.service_world import (
     ADMIN_TOKEN,
     EXAMPLE_REQUEST,
@@ -208,6 +209,12 @@ def test_probes_metrics_and_openapi(client):
     )
     example = spec["components"]["schemas"]["RecommendRequestIODescriptor"]["example"]
     assert example["user_id"] == "u0000042"
+    # the page introduces slotrec, not BentoML's template (version None, "BentoML Team")
+    info = client.get("/docs.json").json()["info"]
+    assert info["title"] == "slotrec" and info["version"] == __version__
+    assert info["contact"] == {"name": "slotrec maintainers"}
+    assert info["description"].startswith("Slot recommendations for an online-casino lobby")
+    assert "BentoML" not in info["description"]
     assert client.post("/noop", json={}).json() == {"ok": True}
 
 

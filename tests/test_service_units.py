@@ -16,10 +16,10 @@ from bentos.recommender.diversity import diversify
 from bentos.recommender.exploration import exploration_slots, interleave, pick_exploration
 from bentos.recommender.filters import allowed_slots, servable_slots
 from bentos.recommender.scoring import folded_vector, popularity_prior
-from bentos.snapshot import LiveIndex, NumpyNeuMF
+from bentos.snapshot import LiveIndex
 from slotrec.core.policies.graduation import stage
 from training.index import SlotIndex
-from training.models import NeuMF
+from training.models import NeuMF, NumpyNeuMF
 
 
 def _slot(slot_id: str, theme: str = "egypt", provider: str = "A", **kw: object) -> SlotInfo:

@@ -99,6 +99,11 @@ class DataLayout:
     def restrictions_registry_path(self) -> Path:
         return self.root / "serving" / "restrictions.sqlite"
 
+    # new games registered through `slots`, their exposure counts, and reload requests
+    @property
+    def new_games_registry_path(self) -> Path:
+        return self.root / "serving" / "new_games.sqlite"
+
     # per-run reports
     @property
     def runs_dir(self) -> Path:
