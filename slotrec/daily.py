@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from slotrec.core.run_history import (
     new_run_id,
 )
 from slotrec.core.run_report import DayIngest, RunReport, count_marts, read_ingest_counts
-from slotrec.core.settings import Settings
+from slotrec.core.settings import DataLayout, Settings
 
 log = logging.getLogger(__name__)
 
@@ -199,64 +200,66 @@ def _tree_state(folder: Path, pattern: str = "*") -> list[tuple[str, int, int]]:
     return file_state(folder.rglob(pattern)) if folder.exists() else []
 
 
-def run_daily(
-    settings: Settings,
-    as_of: date,
-    from_date: date | None = None,
-    with_features: bool = True,
-    with_training: bool = True,
-    on_step: Callable[[str], None] | None = None,
-    on_dbt_line: Callable[[str], None] | None = None,
-    *,
-    resume: bool = False,
-    with_monitoring: bool = True,
-) -> tuple[RunReport, Path]:
-    """Run the pipeline for delivery days `from_date`..`as_of` (one day by default).
+@dataclass
+class DailyRun:
+    """One run of the daily pipeline while it runs: what every step reads and leaves."""
 
-    Every step is timed, logged and recorded in the run history (`<data>/ops/runs.duckdb`).
-    Re-running a day redoes every step and gives the same result; with `resume`, steps this
-    day already finished with unchanged inputs are skipped and a failed step is redone.
+    settings: Settings
+    as_of: date
+    start: date
+    report: RunReport
+    history: RunHistory
+    steps: _Steps
+    with_features: bool
+    with_training: bool
+    with_monitoring: bool
+    on_dbt_line: Callable[[str], None] | None
+    checked: dict[str, Any] = field(default_factory=dict)
 
-    Returns:
-        The run report and the path it was written to.
+    @property
+    def layout(self) -> DataLayout:
+        return self.settings.layout
 
-    Raises:
-        StepFailed: a step failed; the report (status "failed") is already written.
-    """
-    start = from_date or as_of
-    layout = settings.layout
-    report = RunReport(as_of=as_of.isoformat(), from_date=start.isoformat())
-    report.run_id = new_run_id(as_of)
-    run_dir = layout.run_dir(as_of)
-    notify = on_step or (lambda step: log.info("step: %s", step))
-    history = RunHistory(layout.run_history_path)
-    history.start_run(report.run_id, as_of, start, datetime.now(UTC))
-    steps = _Steps(history, report, as_of, start, resume, notify)
-
-    def fail(step: str, exc: Exception) -> StepFailed:
-        report.failed_step = step
-        report.error = str(exc)
-        report.finish("failed")
-        path = report.write(run_dir)
-        history.finish_run(report.run_id, "failed", datetime.now(UTC), step, str(exc), path)
+    def fail(self, step: str, exc: Exception) -> StepFailed:
+        """Close the run as failed at `step` (report written, history updated)."""
+        self.report.failed_step = step
+        self.report.error = str(exc)
+        self.report.finish("failed")
+        path = self.report.write(self.layout.run_dir(self.as_of))
+        self.history.finish_run(
+            self.report.run_id, "failed", datetime.now(UTC), step, str(exc), path
+        )
         return StepFailed(step, str(exc), path)
 
-    def raw_inputs() -> list[object]:
-        day_files = [
-            _tree_state(layout.raw_events_day_dir(day)) for day in ingest.days_between(start, as_of)
-        ]
+    # --- the fingerprints `--resume` compares (see `_Steps`) ------------------------------
+
+    def raw_inputs(self) -> list[object]:
+        days = ingest.days_between(self.start, self.as_of)
+        day_files = [_tree_state(self.layout.raw_events_day_dir(day)) for day in days]
+        layout = self.layout
         reference = file_state(
             [layout.slot_catalogue_path, layout.players_path, layout.onboarding_path]
         )
         return [day_files, reference]
 
-    def warehouse_state() -> list[object]:
-        return [file_state([layout.warehouse_path])]
+    def warehouse_state(self) -> list[object]:
+        return [file_state([self.layout.warehouse_path])]
 
-    def check_raw() -> dict[str, Any]:
-        days = ingest.days_between(start, as_of)
-        ingest.check_reference_files(layout)
-        checked = ingest.check_event_days(layout, days)
+    def feature_outputs(self) -> list[object]:
+        layout = self.layout
+        return [_tree_state(layout.feature_export_dir), file_state([layout.feast_online_path])]
+
+    def promoted_state(self) -> list[object]:
+        return [file_state([self.layout.promoted_path])]
+
+
+def _check_raw(run: DailyRun) -> None:
+    """Every raw file readable and in the contract, before anything is written."""
+
+    def check() -> dict[str, Any]:
+        days = ingest.days_between(run.start, run.as_of)
+        ingest.check_reference_files(run.layout)
+        checked = ingest.check_event_days(run.layout, days)
         log.info(
             "raw files ok: %d rows in %d files",
             sum(d.rows for d in checked),
@@ -271,103 +274,171 @@ def run_daily(
         }
 
     try:
-        checked = steps.run("check_raw", "check raw files", check_raw, raw_inputs, lambda: [])
+        run.checked = run.steps.run("check_raw", "check raw files", check, run.raw_inputs, list)
     except (ingest.RawDataError, ValueError) as exc:
-        raise fail("check_raw", exc) from exc
-    report.warnings.extend(checked.get("warnings", []))
-    report.warnings.extend(
+        raise run.fail("check_raw", exc) from exc
+    run.report.warnings.extend(run.checked.get("warnings", []))
+    run.report.warnings.extend(
         volume_warnings(
-            checked["days"],
-            delivered_volumes(history, start),
-            settings.volume_spike_factor,
+            run.checked["days"],
+            delivered_volumes(run.history, run.start),
+            run.settings.volume_spike_factor,
         )
     )
-    # Nothing delivered for the whole run: retraining would learn nothing new, and a bundle
-    # trained on yesterday's data again must not replace the serving one by chance.
-    no_events = checked["raw_rows"] == 0
+
+
+def _transform(run: DailyRun) -> None:
+    """dbt build of the run's days, swapped in only when every model and test passed."""
+    settings = run.settings
 
     def dbt_inputs() -> list[object]:
         project = [
             content_state(settings.dbt_project_dir / folder, "*.*")
             for folder in ("models", "macros", "tests")
         ]
-        return [raw_inputs(), project, transform.dbt_vars(settings, as_of, start)]
+        return [run.raw_inputs(), project, transform.dbt_vars(settings, run.as_of, run.start)]
 
     def build() -> dict[str, Any]:
-        transform.build(settings, as_of, start, on_line=on_dbt_line)
-        return {"marts": count_marts(layout.warehouse_path, MART_TABLES)}
+        transform.build(settings, run.as_of, run.start, on_line=run.on_dbt_line)
+        return {"marts": count_marts(run.layout.warehouse_path, MART_TABLES)}
 
     try:
-        built = steps.run("transform", "dbt build", build, dbt_inputs, warehouse_state)
+        built = run.steps.run("transform", "dbt build", build, dbt_inputs, run.warehouse_state)
     except transform.TransformError as exc:
-        raise fail("transform", exc) from exc
-    report.ingest = read_ingest_counts(layout.warehouse_path, start, as_of)
+        raise run.fail("transform", exc) from exc
+    report = run.report
+    report.ingest = read_ingest_counts(run.layout.warehouse_path, run.start, run.as_of)
     seen = {d.day for d in report.ingest}
-    for day in checked["days"]:
+    for day in run.checked["days"]:
         if day["day"] not in seen:
             report.ingest.append(DayIngest(day["day"], day["files"], 0, {}, 0))
     report.ingest.sort(key=lambda d: d.day)
     report.marts = built["marts"]
 
-    def feature_outputs() -> list[object]:
-        return [_tree_state(layout.feature_export_dir), file_state([layout.feast_online_path])]
 
-    if with_features:
-        try:
-            report.features = steps.run(
-                "features",
-                "feast apply + materialize",
-                lambda: load_features(settings, as_of),
-                lambda: [warehouse_state(), content_state(settings.feature_repo_dir, "*.py")],
-                feature_outputs,
-            )
-        except Exception as exc:  # Feast raises many types; the report must say which step
-            raise fail("features", exc) from exc
-
-    def promoted_state() -> list[object]:
-        return [file_state([layout.promoted_path])]
-
-    if with_features and with_training and no_events:
-        report.warnings.append(
-            f"no events for {start} to {as_of}: retrain skipped, the promoted bundle keeps serving"
-            if start != as_of
-            else f"no events for {as_of}: retrain skipped, the promoted bundle keeps serving"
+def _features(run: DailyRun) -> None:
+    """Export the feature marts, apply the definitions, materialize the day online."""
+    if not run.with_features:
+        return
+    try:
+        run.report.features = run.steps.run(
+            "features",
+            "feast apply + materialize",
+            lambda: load_features(run.settings, run.as_of),
+            lambda: [run.warehouse_state(), content_state(run.settings.feature_repo_dir, "*.py")],
+            run.feature_outputs,
         )
-    elif with_features and with_training:
-        try:
-            report.training = steps.run(
-                "train",
-                "train → evaluate → gate → promote",
-                lambda: train_and_gate(settings, as_of),
-                lambda: [warehouse_state(), feature_outputs()],
-                promoted_state,
-            )
-        except Exception as exc:  # a failed retrain must never touch the promoted bundle
-            raise fail("train", exc) from exc
-        if report.training.get("promoted"):
-            report.service_reload = tell_service_to_reload(settings)
-            if report.service_reload["status"] == "failed":
-                report.warnings.append(
-                    f"the service did not reload: {report.service_reload['error']}"
-                )
+    except Exception as exc:  # Feast raises many types; the report must say which step
+        raise run.fail("features", exc) from exc
 
-    if with_monitoring:
-        try:
-            report.monitoring = steps.run(
-                "monitor",
-                "monitoring: drift, quality, recommendations",
-                lambda: run_monitoring(settings, as_of, report.training, history),
-                lambda: [warehouse_state(), promoted_state(), report.training.get("bundle")],
-                lambda: [_monitor_outputs(layout.reports_dir(as_of))],
-            )
-        except Exception as exc:  # monitoring must say which step broke, like every other
-            raise fail("monitor", exc) from exc
-        report.alerts.extend(report.monitoring.get("alerts", []))
-        report.warnings.extend(report.monitoring.get("warnings", []))
-        write_daily_report(settings, as_of, report, steps, history)
 
+def _train(run: DailyRun) -> None:
+    """Retrain, gate, promote, and tell the running service to reload."""
+    if not (run.with_features and run.with_training):
+        return
+    report = run.report
+    # Nothing delivered for the whole run: retraining would learn nothing new, and a bundle
+    # trained on yesterday's data again must not replace the serving one by chance.
+    if run.checked["raw_rows"] == 0:
+        days = f"{run.start} to {run.as_of}" if run.start != run.as_of else f"{run.as_of}"
+        report.warnings.append(
+            f"no events for {days}: retrain skipped, the promoted bundle keeps serving"
+        )
+        return
+    try:
+        report.training = run.steps.run(
+            "train",
+            "train → evaluate → gate → promote",
+            lambda: train_and_gate(run.settings, run.as_of),
+            lambda: [run.warehouse_state(), run.feature_outputs()],
+            run.promoted_state,
+        )
+    except Exception as exc:  # a failed retrain must never touch the promoted bundle
+        raise run.fail("train", exc) from exc
+    if report.training.get("promoted"):
+        report.service_reload = tell_service_to_reload(run.settings)
+        if report.service_reload["status"] == "failed":
+            report.warnings.append(f"the service did not reload: {report.service_reload['error']}")
+
+
+def _monitor(run: DailyRun) -> None:
+    """Drift, quality, recommendations and responsible play; the daily report for people."""
+    if not run.with_monitoring:
+        return
+    report = run.report
+    try:
+        report.monitoring = run.steps.run(
+            "monitor",
+            "monitoring: drift, quality, recommendations",
+            lambda: run_monitoring(run.settings, run.as_of, report.training, run.history),
+            lambda: [run.warehouse_state(), run.promoted_state(), report.training.get("bundle")],
+            lambda: [_monitor_outputs(run.layout.reports_dir(run.as_of))],
+        )
+    except Exception as exc:  # monitoring must say which step broke, like every other
+        raise run.fail("monitor", exc) from exc
+    report.alerts.extend(report.monitoring.get("alerts", []))
+    report.warnings.extend(report.monitoring.get("warnings", []))
+    write_daily_report(run.settings, run.as_of, report, run.steps, run.history)
+
+
+# The daily run, in order. Each step records itself in the run history (`_Steps`), skips what
+# its options leave out, and fails the run naming itself.
+DAILY_STEPS: tuple[Callable[[DailyRun], None], ...] = (
+    _check_raw,
+    _transform,
+    _features,
+    _train,
+    _monitor,
+)
+
+
+def run_daily(
+    settings: Settings,
+    as_of: date,
+    from_date: date | None = None,
+    with_features: bool = True,
+    with_training: bool = True,
+    on_step: Callable[[str], None] | None = None,
+    on_dbt_line: Callable[[str], None] | None = None,
+    *,
+    resume: bool = False,
+    with_monitoring: bool = True,
+) -> tuple[RunReport, Path]:
+    """Run the pipeline for delivery days `from_date`..`as_of` (one day by default).
+
+    Every step of `DAILY_STEPS` is timed, logged and recorded in the run history
+    (`<data>/ops/runs.duckdb`). Re-running a day redoes every step and gives the same result;
+    with `resume`, steps this day already finished with unchanged inputs are skipped and a
+    failed step is redone.
+
+    Returns:
+        The run report and the path it was written to.
+
+    Raises:
+        StepFailed: a step failed; the report (status "failed") is already written.
+    """
+    start = from_date or as_of
+    report = RunReport(as_of=as_of.isoformat(), from_date=start.isoformat())
+    report.run_id = new_run_id(as_of)
+    notify = on_step or (lambda step: log.info("step: %s", step))
+    history = RunHistory(settings.layout.run_history_path)
+    history.start_run(report.run_id, as_of, start, datetime.now(UTC))
+    run = DailyRun(
+        settings=settings,
+        as_of=as_of,
+        start=start,
+        report=report,
+        history=history,
+        steps=_Steps(history, report, as_of, start, resume, notify),
+        with_features=with_features,
+        with_training=with_training,
+        with_monitoring=with_monitoring,
+        on_dbt_line=on_dbt_line,
+    )
+    for step in DAILY_STEPS:
+        step(run)
     report.finish("ok")
-    path = report.write(run_dir)
+    path = report.write(settings.layout.run_dir(as_of))
     history.finish_run(report.run_id, "ok", datetime.now(UTC), report_path=path)
     return report, path
 
