@@ -269,7 +269,12 @@ def _mean(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _score(
-    model: Any, known: pd.DataFrame, split: Split, config: QualityConfig, groups: Any
+    model: Any,
+    known: pd.DataFrame,
+    split: Split,
+    config: QualityConfig,
+    groups: Any,
+    truth: SimulatorTruth | None = None,
 ) -> tuple[dict[str, Any], dict[str, pd.Series]]:
     """Both protocols on the test set, flattened into one dict, plus per-user NDCG@k.
 
@@ -277,6 +282,8 @@ def _score(
     each held-out row's (sampled) NDCG@k, for the paired comparison between models.
     A catalogue too small for `n_negatives` distinct unplayed items (a tiny simulated world)
     samples half of it instead, as the daily retrain's evaluation does.
+    With `truth`, the first value also holds the truth metrics of the model's top-k for the
+    test users (`truth_evaluation`'s, less its user count).
     """
     full = evaluate_model(
         model,
@@ -301,7 +308,12 @@ def _score(
     )
     key = f"per_user_ndcg{config.k}"
     per_user = {f"ndcg{config.k}_full": full.pop(key), f"ndcg{config.k}_sampled": sampled.pop(key)}
-    return _flat(full, sampled, config.k), per_user
+    result = _flat(full, sampled, config.k)
+    if truth is not None:
+        test_users = split.test[USER].to_numpy()
+        graded = truth_evaluation(model, known, test_users, truth, k=config.k)
+        result.update({name: value for name, value in graded.items() if name != "users"})
+    return result, per_user
 
 
 def run_quality(
@@ -323,6 +335,125 @@ def run_quality(
     """
     split = leave_last_out(interactions)
     return run_quality_on_split(split, config, groups=groups)
+
+
+def _seconds_since(started: float) -> float:
+    """Wall time since `started` (a `time.perf_counter()` reading), rounded for the JSON."""
+    return round(time.perf_counter() - started, 2)
+
+
+def _fit_selected(
+    name: str,
+    grid: tuple[Any, ...],
+    build: Callable[[Any], Any],
+    split: Split,
+    fit_on: pd.DataFrame,
+) -> tuple[Any, Any, dict[str, float]]:
+    """Select a baseline's hyperparameter on validation (`_select`), then fit it on `fit_on`.
+
+    Returns:
+        The fitted model, the selected grid value, and the validation NDCG@10 of each value.
+    """
+    best, scores = _select(name, grid, build, split)
+    return build(best).fit(fit_on, split.n_users, split.n_items), best, scores
+
+
+def _fit_baselines(
+    split: Split, config: QualityConfig
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Popularity, item-kNN, EASE and (when its grid is not empty) recency-weighted EASE.
+
+    Each is selected on validation where it has a grid, then fitted on train + validation
+    when `config.refit` (on train alone otherwise).
+
+    Returns:
+        Model name → fitted model, and model name → its selected values, validation grid and
+        seconds (selection included).
+    """
+    fit_on = (
+        pd.concat([split.train, split.valid], ignore_index=True) if config.refit else split.train
+    )
+    models: dict[str, Any] = {}
+    info: dict[str, dict[str, Any]] = {}
+
+    started = time.perf_counter()
+    models["popularity"] = Popularity().fit(fit_on, split.n_users, split.n_items)
+    info["popularity"] = {"seconds": _seconds_since(started)}
+
+    started = time.perf_counter()
+    models["itemknn"], k, grid = _fit_selected(
+        "itemknn", config.knn_k_grid, lambda v: ItemKNN(k=int(v)), split, fit_on
+    )
+    info["itemknn"] = {"k": k, "valid_ndcg10_full": grid, "seconds": _seconds_since(started)}
+
+    started = time.perf_counter()
+    models["ease"], l2, grid = _fit_selected(
+        "ease", config.ease_l2_grid, lambda v: EASE(l2=float(v)), split, fit_on
+    )
+    info["ease"] = {"l2": l2, "valid_ndcg10_full": grid, "seconds": _seconds_since(started)}
+
+    if config.ease_recency_grid:
+        # the recency decay is selected at the λ plain EASE selected, not on a joint grid
+        started = time.perf_counter()
+        models["ease_recency"], decay, grid = _fit_selected(
+            "ease_recency",
+            config.ease_recency_grid,
+            lambda v: EASE(l2=float(l2), recency_decay=float(v)),
+            split,
+            fit_on,
+        )
+        info["ease_recency"] = {"l2": l2, "recency_decay": decay, "valid_ndcg10_full": grid}
+        info["ease_recency"]["seconds"] = _seconds_since(started)
+    return models, info
+
+
+def _headline(k: int, with_truth: bool) -> list[str]:
+    """The metrics logged per model and kept per NeuMF seed (with their spread)."""
+    headline = [f"hr{k}_sampled", f"ndcg{k}_sampled", f"hr{k}_full", f"ndcg{k}_full"]
+    if with_truth:
+        headline += [f"truth_ndcg{k}", f"true_top{DEFAULT_TOP_N}_share{k}"]
+    return headline
+
+
+def _neumf_result(
+    scored: list[tuple[dict[str, Any], dict[str, pd.Series]]],
+    info: dict[str, Any],
+    headline: list[str],
+) -> tuple[dict[str, Any], dict[str, pd.Series]]:
+    """NeuMF's entry from its seeds' scores: their mean, each seed's headline and the spread.
+
+    Args:
+        scored: `_score`'s answer for each seed's model.
+        info: NeuMF's training figures (`_train_neumf`'s, plus seconds).
+        headline: The metrics kept per seed and whose standard deviation is reported.
+
+    Returns:
+        NeuMF's metrics and figures, and its per-user NDCG@k for the paired comparison.
+    """
+    per_seed = [result for result, _ in scored]
+    # NeuMF's per-user values are the mean over its seeds, like its reported metrics
+    per_user = {
+        metric: pd.concat([by_user[metric] for _, by_user in scored], axis=1).mean(axis=1)
+        for metric in scored[0][1]
+    }
+    result = {**_mean(per_seed), **info}
+    result["per_seed"] = [{m: r[m] for m in headline} for r in per_seed]
+    result["std"] = {m: float(np.std([r[m] for r in per_seed])) for m in headline}
+    return result, per_user
+
+
+def _add_neumf_vs(
+    results: dict[str, dict[str, Any]], per_user: dict[str, dict[str, pd.Series]]
+) -> None:
+    """Give each baseline's entry `neumf_vs`: NeuMF's delta, relative delta and paired test."""
+    deltas = compare({n: _metrics_only(r) for n, r in results.items()})
+    tests = intervals_against(per_user)
+    for name, rows in deltas.items():
+        results[name]["neumf_vs"] = {
+            metric: {"delta": row["delta"], "relative": row["relative"]}
+            | tests[name].get(metric, {})
+            for metric, row in rows.items()
+        }
 
 
 def run_quality_on_split(
@@ -353,83 +484,27 @@ def run_quality_on_split(
     config = config or QualityConfig()
     groups = groups if groups is not None else activity_groups(split.train)
     known = pd.concat([split.train[[USER, ITEM]], split.valid[[USER, ITEM]]], ignore_index=True)
-    fit_on = (
-        pd.concat([split.train, split.valid], ignore_index=True) if config.refit else split.train
-    )
-    models: dict[str, Any] = {}
-    info: dict[str, dict[str, Any]] = {}
 
     started = time.perf_counter()
-    neumf_models, info["neumf"] = _train_neumf(split, config.neumf, config.refit, config.seeds)
-    info["neumf"]["seconds"] = round(time.perf_counter() - started, 2)
-
-    started = time.perf_counter()
-    models["popularity"] = Popularity().fit(fit_on, split.n_users, split.n_items)
-    info["popularity"] = {"seconds": round(time.perf_counter() - started, 2)}
-
-    started = time.perf_counter()
-    k, grid = _select("itemknn", config.knn_k_grid, lambda v: ItemKNN(k=int(v)), split)
-    models["itemknn"] = ItemKNN(k=int(k)).fit(fit_on, split.n_users, split.n_items)
-    info["itemknn"] = {"k": k, "valid_ndcg10_full": grid}
-    info["itemknn"]["seconds"] = round(time.perf_counter() - started, 2)
-
-    started = time.perf_counter()
-    l2, grid = _select("ease", config.ease_l2_grid, lambda v: EASE(l2=float(v)), split)
-    models["ease"] = EASE(l2=float(l2)).fit(fit_on, split.n_users, split.n_items)
-    info["ease"] = {"l2": l2, "valid_ndcg10_full": grid}
-    info["ease"]["seconds"] = round(time.perf_counter() - started, 2)
-
-    if config.ease_recency_grid:
-        started = time.perf_counter()
-        decay, grid = _select(
-            "ease_recency",
-            config.ease_recency_grid,
-            lambda v: EASE(l2=float(l2), recency_decay=float(v)),
-            split,
-        )
-        models["ease_recency"] = EASE(l2=float(l2), recency_decay=float(decay)).fit(
-            fit_on, split.n_users, split.n_items
-        )
-        info["ease_recency"] = {"l2": l2, "recency_decay": decay, "valid_ndcg10_full": grid}
-        info["ease_recency"]["seconds"] = round(time.perf_counter() - started, 2)
-
-    per_user: dict[str, dict[str, pd.Series]] = {}
+    neumf_models, neumf_info = _train_neumf(split, config.neumf, config.refit, config.seeds)
+    neumf_info["seconds"] = _seconds_since(started)
+    models, info = _fit_baselines(split, config)
 
     def score(model: Any) -> tuple[dict[str, Any], dict[str, pd.Series]]:
-        result, by_user = _score(model, known, split, config, groups)
-        if truth is not None:
-            test_users = split.test[USER].to_numpy()
-            graded = truth_evaluation(model, known, test_users, truth, k=config.k)
-            result.update({name: value for name, value in graded.items() if name != "users"})
-        return result, by_user
+        return _score(model, known, split, config, groups, truth)
 
-    scored = [score(m) for m in neumf_models]
-    per_seed = [result for result, _ in scored]
-    # NeuMF's per-user values are the mean over its seeds, like its reported metrics
-    per_user["neumf"] = {
-        metric: pd.concat([by_user[metric] for _, by_user in scored], axis=1).mean(axis=1)
-        for metric in scored[0][1]
-    }
-    results: dict[str, dict[str, Any]] = {"neumf": {**_mean(per_seed), **info["neumf"]}}
-    headline = [f"hr{config.k}_sampled", f"ndcg{config.k}_sampled"]
-    headline += [f"hr{config.k}_full", f"ndcg{config.k}_full"]
-    if truth is not None:
-        headline += [f"truth_ndcg{config.k}", f"true_top{DEFAULT_TOP_N}_share{config.k}"]
-    results["neumf"]["per_seed"] = [{m: r[m] for m in headline} for r in per_seed]
-    results["neumf"]["std"] = {m: float(np.std([r[m] for r in per_seed])) for m in headline}
+    headline = _headline(config.k, truth is not None)
+    results: dict[str, dict[str, Any]] = {}
+    per_user: dict[str, dict[str, pd.Series]] = {}
+    results["neumf"], per_user["neumf"] = _neumf_result(
+        [score(m) for m in neumf_models], neumf_info, headline
+    )
     for name in models:
         result, per_user[name] = score(models[name])
         results[name] = {**result, **info[name]}
     for name, r in results.items():
         logger.info("%s: %s", name, {m: round(r[m], 4) for m in headline})
-    deltas = compare({n: _metrics_only(r) for n, r in results.items()})
-    tests = intervals_against(per_user)
-    for name, rows in deltas.items():
-        results[name]["neumf_vs"] = {
-            metric: {"delta": row["delta"], "relative": row["relative"]}
-            | tests[name].get(metric, {})
-            for metric, row in rows.items()
-        }
+    _add_neumf_vs(results, per_user)
     return results
 
 
@@ -562,6 +637,96 @@ def run_simulated_quality(
     return results, about
 
 
+def _log_summary(results: Mapping[str, Mapping[str, Any]], log: Callable[[str], None]) -> None:
+    """Log a section's table, one `summary` line per model."""
+    for line in summary(results):
+        log(line)
+
+
+def _ml100k_section(
+    ml100k_path: Path | str,
+    config: QualityConfig,
+    log: Callable[[str], None],
+    started: float,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Run the MovieLens-100K section.
+
+    Args:
+        ml100k_path: `u.data` or its folder.
+        config: Models and protocol.
+        log: Where progress lines go.
+        started: When the benchmark started (`time.perf_counter()`): this section runs first,
+            so its wall time counts from there.
+
+    Returns:
+        Model name → metrics, and the section's entries of "meta" (protocol, wall time, load
+        average).
+    """
+    interactions = load_movielens_100k(ml100k_path)
+    log(f"MovieLens-100K: {len(interactions):,} interactions")
+    results = run_quality(interactions, config)
+    _log_summary(results, log)
+    meta = {
+        "protocol": (
+            "leave-last-out by timestamp; select on validation; refit on "
+            "train+validation; test: full ranking and 99 sampled negatives"
+            if config.refit
+            else "leave-last-out by timestamp; fit on train; test: full and 99 sampled"
+        ),
+        "ml100k_wall_seconds": round(time.perf_counter() - started, 1),
+        "ml100k_load_average": list(os.getloadavg()),
+    }
+    return results, meta
+
+
+def _simulated_section(
+    world: WorldConfig, work_dir: Path | None, log: Callable[[str], None]
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Run the simulated section in a temporary folder under `work_dir` (deleted after).
+
+    Returns:
+        Model name → metrics, and the section's entries of "meta" (the world and split with
+        their protocol, wall time, load average).
+    """
+    tick = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
+        results, about = run_simulated_quality(Path(scratch), world, log=log)
+    _log_summary(results, log)
+    about["protocol"] = (
+        "the daily retrain's split (train window, 3 validation days, the test day; "
+        "held-out pairs new to the player); fit on train, select on validation; test: "
+        "full ranking and 99 sampled negatives; truth metrics over unplayed slots"
+    )
+    meta = {
+        "simulated": about,
+        "simulated_wall_seconds": round(time.perf_counter() - tick, 1),
+        "simulated_load_average": list(os.getloadavg()),
+    }
+    return results, meta
+
+
+def _finish_meta(meta: dict[str, Any], sections: tuple[str, ...], started: float) -> None:
+    """Add the run's own figures to "meta" and rename the keys older versions wrote.
+
+    Args:
+        meta: The meta of the existing JSON, updated by the sections run; changed in place.
+        sections: The sections this run measured.
+        started: When the benchmark started (`time.perf_counter()`).
+    """
+    meta.update(
+        sections_run=list(sections),
+        wall_seconds=round(time.perf_counter() - started, 1),
+        python=platform.python_version(),
+        machine=platform.machine(),
+    )
+    if "load_average" in meta:  # written by an older version, about the ml100k run
+        meta.setdefault("ml100k_load_average", meta.pop("load_average"))
+    if "ml100k" in sections:
+        meta.pop("ml100k_note", None)
+    elif "note" in meta:
+        meta["ml100k_note"] = meta.pop("note")
+
+
 def run_quality_bench(
     ml100k_path: Path | str,
     out: Path | str,
@@ -594,51 +759,18 @@ def run_quality_bench(
     previous = json.loads(out.read_text()) if out.exists() else {}
     payload: dict[str, Any] = {}
     meta: dict[str, Any] = dict(previous.get("meta", {}))
+    # a section not run this time keeps its numbers (and meta) from the existing JSON
     if "ml100k" in sections:
-        interactions = load_movielens_100k(ml100k_path)
-        log(f"MovieLens-100K: {len(interactions):,} interactions")
-        payload["ml100k"] = run_quality(interactions, config)
-        for line in summary(payload["ml100k"]):
-            log(line)
-        meta["protocol"] = (
-            "leave-last-out by timestamp; select on validation; refit on "
-            "train+validation; test: full ranking and 99 sampled negatives"
-            if config.refit
-            else "leave-last-out by timestamp; fit on train; test: full and 99 sampled"
-        )
-        meta["ml100k_wall_seconds"] = round(time.perf_counter() - started, 1)
-        meta["ml100k_load_average"] = list(os.getloadavg())
+        payload["ml100k"], entries = _ml100k_section(ml100k_path, config, log, started)
+        meta.update(entries)
     elif "ml100k" in previous:
         payload["ml100k"] = previous["ml100k"]
     if world is not None and "simulated" in sections:
-        tick = time.perf_counter()
-        with tempfile.TemporaryDirectory(dir=work_dir) as scratch:
-            payload["simulated"], meta["simulated"] = run_simulated_quality(
-                Path(scratch), world, log=log
-            )
-        for line in summary(payload["simulated"]):
-            log(line)
-        meta["simulated"]["protocol"] = (
-            "the daily retrain's split (train window, 3 validation days, the test day; "
-            "held-out pairs new to the player); fit on train, select on validation; test: "
-            "full ranking and 99 sampled negatives; truth metrics over unplayed slots"
-        )
-        meta["simulated_wall_seconds"] = round(time.perf_counter() - tick, 1)
-        meta["simulated_load_average"] = list(os.getloadavg())
+        payload["simulated"], entries = _simulated_section(world, work_dir, log)
+        meta.update(entries)
     elif "simulated" in previous:
         payload["simulated"] = previous["simulated"]
-    meta.update(
-        sections_run=list(sections),
-        wall_seconds=round(time.perf_counter() - started, 1),
-        python=platform.python_version(),
-        machine=platform.machine(),
-    )
-    if "load_average" in meta:  # written by an older version, about the ml100k run
-        meta.setdefault("ml100k_load_average", meta.pop("load_average"))
-    if "ml100k" in sections:
-        meta.pop("ml100k_note", None)
-    elif "note" in meta:
-        meta["ml100k_note"] = meta.pop("note")
+    _finish_meta(meta, sections, started)
     payload["meta"] = meta
     log(f"wall time {meta['wall_seconds']:.0f}s")
     write_json_atomic(out, payload)

@@ -308,91 +308,166 @@ def _session_rows(
     return rows
 
 
-def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> dict[str, Any]:
-    """Prepare the world, serve it, load it population by population, write `out`, return it.
-
-    One run, one server: the no-op ceiling; `recommend` for cold players, known players idle
-    today and players mid-session (a day of plays sent through `events` first); `events` one
-    per call and in batches of 200 heartbeats from 200 players; the lobby's mix of 9
-    `recommend` (mid-session players) to 1 `events` batch; each at the configured
-    concurrencies; and the freshness of the real-time layer.
-    """
-    settings = prepare_world(config, log)
+def _players_and_slots(settings: Settings) -> tuple[list[str], list[str]]:
+    """Every known player and every slot of the warehouse, sorted (so a seed picks the same)."""
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         known = [r[0] for r in con.execute("select user_id from users order by 1").fetchall()]
         slots = [r[0] for r in con.execute("select slot_id from slots order by 1").fetchall()]
-    people = split_populations(known, config)
-    if not wrk_available():
-        raise RuntimeError("bench serve needs wrk for its mixed loads (apt-get install wrk)")
-    k = config.k
+    return known, slots
 
-    def recommend_bodies(users: list[str], context: dict[str, str] | None = None) -> Bodies:
-        return Bodies(
-            "recommend",
-            "/recommend",
-            [
-                {"user_id": u, "k": k}
-                | ({"context": {"slot_id": context[u], "minutes_played": 15}} if context else {})
-                for u in users
-            ],
-        )
 
-    forget_live_state(settings)
-    process, url = start_server(settings, config.workers, settings.data_dir / "bench_serve.log")
-    result: dict[str, Any] = {"noop": {}, "recommend": {}, "events": {}, "mix": {}}
-    try:
-        log(f"serving at {url}; warming up; load generator: wrk")
-        warm = Bodies("recommend", "/recommend", [{"user_id": u, "k": k} for u in known[:300]])
-        run_wrk_mix(url, [warm], 4, 2)
+def _recommend_bodies(users: list[str], k: int, context: dict[str, str] | None = None) -> Bodies:
+    """`recommend` requests, one per player, sent in turn.
 
-        def measure(section: dict[str, Any], key: str, kinds: list[Any], c: int) -> None:
-            measured = run_wrk_mix(url, kinds, c, config.seconds)
-            section[key] = measured if len(kinds) > 1 else measured[kinds[0].name]
-            log(f"{key}: {section[key]}")
+    Args:
+        users: Who asks.
+        k: How many slots each asks for.
+        context: User → the slot they play now; with it, each asks as a player 15 minutes
+            into a session on that slot.
+    """
+    return Bodies(
+        "recommend",
+        "/recommend",
+        [
+            {"user_id": u, "k": k}
+            | ({"context": {"slot_id": context[u], "minutes_played": 15}} if context else {})
+            for u in users
+        ],
+    )
 
-        for c in config.concurrency:
-            measure(result["noop"], f"c{c}", [Bodies("noop", "/noop", [{}])], c)
+
+@dataclass
+class _Loads:
+    """The `wrk` loads on one served process, and their figures by section and level.
+
+    Attributes:
+        url: The served process.
+        config: Lengths, concurrency levels, `k` and the seed.
+        log: Where progress lines go.
+        result: "noop", "recommend", "events", "mix" → figures, filed as the loads run.
+    """
+
+    url: str
+    config: ServeBenchConfig
+    log: Log
+    result: dict[str, Any] = field(
+        default_factory=lambda: {"noop": {}, "recommend": {}, "events": {}, "mix": {}}
+    )
+
+    def measure(self, section: dict[str, Any], key: str, kinds: list[Any], c: int) -> None:
+        """One load of `kinds` at concurrency `c`, filed as `section[key]` and logged.
+
+        A single kind is filed as its own figures, a mix as the figures of each kind.
+        """
+        measured = run_wrk_mix(self.url, kinds, c, self.config.seconds)
+        section[key] = measured if len(kinds) > 1 else measured[kinds[0].name]
+        self.log(f"{key}: {section[key]}")
+
+    def levels(
+        self, section: dict[str, Any], kinds: list[Any], concurrency: tuple[int, ...]
+    ) -> None:
+        """`measure` the same load at each concurrency, filed as `c1`, `c8`, ..."""
+        for c in concurrency:
+            self.measure(section, f"c{c}", kinds, c)
+
+    def idle_populations(self, people: Populations) -> None:
+        """The no-op ceiling, then `recommend` for cold players and known players idle today."""
+        concurrency = self.config.concurrency
+        self.levels(self.result["noop"], [Bodies("noop", "/noop", [{}])], concurrency)
         for name in ("cold", "known_idle"):
-            result["recommend"][name] = {}
-            for c in config.concurrency:
-                measure(
-                    result["recommend"][name], f"c{c}", [recommend_bodies(getattr(people, name))], c
-                )
+            self.result["recommend"][name] = {}
+            bodies = _recommend_bodies(getattr(people, name), self.config.k)
+            self.levels(self.result["recommend"][name], [bodies], concurrency)
 
-        now = datetime.now(UTC).replace(microsecond=0)
-        log(f"giving {len(people.mid_session):,} players a day of plays through events")
-        day = play_a_day(url, people.mid_session, slots, now, config.seed)
-        log(f"day played: {day}")
+    def mid_session(
+        self, people: Populations, slots: list[str], now: datetime
+    ) -> tuple[PlayedDay, Bodies]:
+        """Give the mid-session players a day of plays, then load `recommend` with their context.
+
+        Returns:
+            The day played, and the mid-session players' `recommend` requests (the lobby's
+            mix sends them again).
+        """
+        self.log(f"giving {len(people.mid_session):,} players a day of plays through events")
+        day = play_a_day(self.url, people.mid_session, slots, now, self.config.seed)
+        self.log(f"day played: {day}")
         current = {user: slot for user, slot, _ in day.running}
-        mid = recommend_bodies(people.mid_session, current)
-        result["recommend"]["mid_session"] = {}
-        for c in config.concurrency:
-            measure(result["recommend"]["mid_session"], f"c{c}", [mid], c)
+        mid = _recommend_bodies(people.mid_session, self.config.k, current)
+        self.result["recommend"]["mid_session"] = {}
+        self.levels(self.result["recommend"]["mid_session"], [mid], self.config.concurrency)
+        return day, mid
 
-        at = now.isoformat()
-        playing = playing_players(day, people, known, slots, config)
+    def events(self, playing: list[tuple[str, str, str]], at: str) -> None:
+        """`events` one heartbeat per call and in batches, the two taking turns at each level."""
         single = HeartbeatBatches("events", playing, 1, at, prefix="bench-one")
         batch = HeartbeatBatches("events", playing, EVENTS_BATCH, at, prefix="bench-batch")
-        result["events"]["single"] = {}
-        result["events"][f"batch{EVENTS_BATCH}"] = {}
-        for c in config.events_concurrency:
-            measure(result["events"]["single"], f"c{c}", [single], c)
-            measure(result["events"][f"batch{EVENTS_BATCH}"], f"c{c}", [batch], c)
-        for c in config.mix_concurrency:
+        events = self.result["events"]
+        events["single"] = {}
+        events[f"batch{EVENTS_BATCH}"] = {}
+        for c in self.config.events_concurrency:
+            self.measure(events["single"], f"c{c}", [single], c)
+            self.measure(events[f"batch{EVENTS_BATCH}"], f"c{c}", [batch], c)
+
+    def mix(self, mid: Bodies, playing: list[tuple[str, str, str]], at: str) -> None:
+        """The lobby's mix: 9 mid-session `recommend` to 1 `events` batch, at each level."""
+        for c in self.config.mix_concurrency:
             lobby = [
                 Bodies("recommend", mid.path, mid.bodies, weight=9),
+                # event ids of their own per level: a redelivered id would be no work
                 HeartbeatBatches("events", playing, EVENTS_BATCH, at, prefix=f"bench-mix{c}"),
             ]
-            measure(result["mix"], f"c{c}", lobby, c)
-        trials = config.freshness_trials
-        fresh = _freshness(url, random.Random(config.seed).sample(known, trials), trials, k)
-        log(f"freshness: {fresh}")
-    finally:
-        stop_service(process)
-    summary: dict[str, Any] = {
+            self.measure(self.result["mix"], f"c{c}", lobby, c)
+
+
+@dataclass(frozen=True)
+class _Served:
+    """What the loads on one server measured, for the result JSON."""
+
+    result: dict[str, Any]  # "noop", "recommend", "events", "mix": figures per level
+    day: PlayedDay
+    playing: list[tuple[str, str, str]]  # who sent the `events` loads' heartbeats
+    fresh: dict[str, Any]
+
+
+def _load_service(
+    url: str,
+    config: ServeBenchConfig,
+    people: Populations,
+    known: list[str],
+    slots: list[str],
+    log: Log,
+) -> _Served:
+    """Every load of the benchmark against the served process at `url`, in order.
+
+    The order matters: the idle populations are measured before any player has played today,
+    and the `events` loads go on with the sessions the mid-session players' day left running.
+    """
+    loads = _Loads(url, config, log)
+    log(f"serving at {url}; warming up; load generator: wrk")
+    warm = Bodies("recommend", "/recommend", [{"user_id": u, "k": config.k} for u in known[:300]])
+    run_wrk_mix(url, [warm], 4, 2)
+    loads.idle_populations(people)
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    day, mid = loads.mid_session(people, slots, now)
+    at = now.isoformat()
+    playing = playing_players(day, people, known, slots, config)
+    loads.events(playing, at)
+    loads.mix(mid, playing, at)
+
+    trials = config.freshness_trials
+    fresh = _freshness(url, random.Random(config.seed).sample(known, trials), trials, config.k)
+    log(f"freshness: {fresh}")
+    return _Served(result=loads.result, day=day, playing=playing, fresh=fresh)
+
+
+def _summary(config: ServeBenchConfig, settings: Settings, served: _Served) -> dict[str, Any]:
+    """The result JSON: every load's figures, the targets, the run's setting and machine."""
+    result, day, fresh = served.result, served.day, served.fresh
+    return {
         **result,
         "mid_session_day": asdict(day) | {"running": len(day.running)},
-        "events_players": len(playing),
+        "events_players": len(served.playing),
         "freshness_ms": fresh["p50_ms"],
         "freshness": fresh,
         "targets": _targets(result, fresh),
@@ -409,6 +484,29 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
             "load_average": list(os.getloadavg()),
         },
     }
+
+
+def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> dict[str, Any]:
+    """Prepare the world, serve it, load it population by population, write `out`, return it.
+
+    One run, one server: the no-op ceiling; `recommend` for cold players, known players idle
+    today and players mid-session (a day of plays sent through `events` first); `events` one
+    per call and in batches of 200 heartbeats from 200 players; the lobby's mix of 9
+    `recommend` (mid-session players) to 1 `events` batch; each at the configured
+    concurrencies; and the freshness of the real-time layer.
+    """
+    settings = prepare_world(config, log)
+    known, slots = _players_and_slots(settings)
+    people = split_populations(known, config)
+    if not wrk_available():
+        raise RuntimeError("bench serve needs wrk for its mixed loads (apt-get install wrk)")
+    forget_live_state(settings)
+    process, url = start_server(settings, config.workers, settings.data_dir / "bench_serve.log")
+    try:
+        served = _load_service(url, config, people, known, slots, log)
+    finally:
+        stop_service(process)
+    summary = _summary(config, settings, served)
     write_json_atomic(out, summary)
     return summary
 

@@ -779,69 +779,131 @@ def _stop(process: subprocess.Popen) -> None:
         process.kill()
 
 
-def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str, Any]:
-    """Prepare, serve, measure, soak with faults, account for events; write and return JSON."""
-    import httpx
+@dataclass(frozen=True)
+class _Soaked:
+    """What the load phase measured on the served process, for the accounting and the JSON.
 
-    if config.seconds < 30:
-        raise ValueError(f"seconds must be at least 30, got {config.seconds}")
+    Attributes:
+        top: The closed loop's maximum throughput (`closed_loop`'s figures).
+        outcomes: Every request of the soak.
+        generator: The open loop's own figures (target and achieved rate, shed, send lag).
+        memory_start: The service's RSS (process tree, bytes) before the soak.
+        memory_end: The same after it.
+        replay: The service's replay counter by outcome ("replayed", "dropped").
+    """
+
+    top: dict[str, Any]
+    outcomes: list[Outcome]
+    generator: dict[str, Any]
+    memory_start: int
+    memory_end: int
+    replay: dict[str, float]
+
+
+def _prepare_soak_world(config: SoakConfig, log: Log) -> tuple[World, dict[str, Any]]:
+    """The served world with its three bundles, and a fresh admin token for the service.
+
+    Returns:
+        What the faults act on (its `url` still empty: no server yet), and `promoted.json` as
+        it is before the run, for `_restore`.
+    """
     settings = prepare_world(ServeBenchConfig(work_dir=config.work_dir), log)
-    promoted_path = settings.layout.promoted_path
-    promoted_before = json.loads(promoted_path.read_text())
+    promoted_before = json.loads(settings.layout.promoted_path.read_text())
     first = str(promoted_before["current"])
     second = second_bundle(settings, first, config.second_bundle_epochs, log)
     corrupt = corrupt_bundle(settings, first)
+    token = secrets.token_hex(16)
+    os.environ["SLOTREC_ADMIN_TOKEN"] = token  # the served process inherits it
+    world = World(settings, "", token, first, second, corrupt, settings.data_dir / "soak_moved")
+    return world, promoted_before
+
+
+def _users_and_slots(settings: Settings) -> tuple[list[str], list[str]]:
+    """Every player and every slot of the warehouse: whom the soak's requests are about."""
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         users = [r[0] for r in con.execute("select user_id from users").fetchall()]
         slots = [r[0] for r in con.execute("select slot_id from slots").fetchall()]
-    token = secrets.token_hex(16)
-    os.environ["SLOTREC_ADMIN_TOKEN"] = token  # the served process inherits it
-    run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
-    make = RequestMaker(users, slots, config, run_id)
-    world = World(settings, "", token, first, second, corrupt, settings.data_dir / "soak_moved")
-    started_wall = time.time()
-    load_at_start = list(os.getloadavg())
-    process, url = start_server(settings, config.workers, settings.data_dir / "bench_soak.log")
-    world.url = url
-    driver = FaultDriver(world, config, process.pid, log)
-    try:
-        log(f"serving {first} at {url}; warming up")
-        asyncio.run(closed_loop(url, make, 4, 5))
-        top = asyncio.run(
-            closed_loop(url, make, config.measure_concurrency, config.measure_seconds)
-        )
-        log(f"maximum throughput (closed loop): {top}")
-        rate = config.load_share * top["rps"]
-        memory_start = tree_rss_bytes(process.pid)
-        schedule = [(f.name, f.planned_start, f.planned_end) for f in driver.faults]
-        log(f"soak: {rate:.1f} requests/s for {config.seconds} s; faults at {schedule}")
-        outcomes, generator = asyncio.run(
-            open_loop(url, make, rate, config.seconds, config.max_in_flight, driver.run)
-        )
-        memory_end = tree_rss_bytes(process.pid)
-        scraped = httpx.get(f"{url}/metrics", timeout=30).text
-        replay = {
-            o: _metric(scraped, "slotrec_events_replayed_total", {"outcome": o})
-            for o in ("replayed", "dropped")
-        }
-    finally:
-        _stop(process)
-        _restore(world, promoted_before, log)
-    raw_ids = raw_event_ids(settings, started_wall - 1, f"soak-{run_id}-")
+    return users, slots
+
+
+def _soak(
+    url: str, make: RequestMaker, config: SoakConfig, driver: FaultDriver, pid: int, log: Log
+) -> _Soaked:
+    """Warm up, measure the maximum throughput, then soak at a share of it with the faults.
+
+    Args:
+        url: The served process.
+        make: The requests.
+        config: Lengths, concurrency, load share and the generator's in-flight limit.
+        driver: Runs the fault schedule alongside the soak.
+        pid: The served process, whose tree's memory is measured.
+        log: Where progress lines go.
+    """
+    import httpx
+
+    asyncio.run(closed_loop(url, make, 4, 5))
+    top = asyncio.run(closed_loop(url, make, config.measure_concurrency, config.measure_seconds))
+    log(f"maximum throughput (closed loop): {top}")
+    # below the maximum, so what goes wrong during the soak is the faults' doing, not overload
+    rate = config.load_share * top["rps"]
+    memory_start = tree_rss_bytes(pid)
+    schedule = [(f.name, f.planned_start, f.planned_end) for f in driver.faults]
+    log(f"soak: {rate:.1f} requests/s for {config.seconds} s; faults at {schedule}")
+    outcomes, generator = asyncio.run(
+        open_loop(url, make, rate, config.seconds, config.max_in_flight, driver.run)
+    )
+    memory_end = tree_rss_bytes(pid)
+    scraped = httpx.get(f"{url}/metrics", timeout=30).text
+    replay = {
+        o: _metric(scraped, "slotrec_events_replayed_total", {"outcome": o})
+        for o in ("replayed", "dropped")
+    }
+    return _Soaked(top, outcomes, generator, memory_start, memory_end, replay)
+
+
+def _account_events(
+    settings: Settings, soaked: _Soaked, since: float, run_id: str
+) -> dict[str, Any]:
+    """Every accepted event against the raw files, and the degraded ones against the replay.
+
+    Read after the service stopped, so its raw sink and online store are flushed.
+
+    Args:
+        settings: The served world.
+        soaked: The soak's requests and the service's replay counter.
+        since: Epoch seconds before the service started: older raw files are not this run's.
+        run_id: The run's event id tag.
+    """
+    raw_ids = raw_event_ids(settings, since, f"soak-{run_id}-")
+    outcomes = soaked.outcomes
     accepted = [o.event_id for o in outcomes if o.kind == EVENTS and o.ok and o.event_id]
     events = event_accounting(accepted, raw_ids)
     degraded = [o for o in outcomes if o.degraded and o.event_id]
     events.update(
         events_degraded=len(degraded),
         events_degraded_in_online_store=degraded_in_online_store(settings, degraded),
-        events_replayed=int(replay["replayed"]),
-        events_replay_dropped=int(replay["dropped"]),
+        events_replayed=int(soaked.replay["replayed"]),
+        events_replay_dropped=int(soaked.replay["dropped"]),
     )
+    return events
+
+
+def _summary(
+    config: SoakConfig,
+    world: World,
+    driver: FaultDriver,
+    soaked: _Soaked,
+    events: dict[str, Any],
+    load_at_start: list[float],
+) -> dict[str, Any]:
+    """The result JSON: throughput, windows, memory, faults, events, targets, setting, machine."""
+    outcomes, generator = soaked.outcomes, soaked.generator
     faults = [fault_report(f, outcomes, config.window) for f in driver.faults]
     totals = summarise(outcomes)
+    memory_start, memory_end = soaked.memory_start, soaked.memory_end
     growth = (memory_end - memory_start) / memory_start if memory_start else None
-    summary: dict[str, Any] = {
-        "max_throughput": top,
+    return {
+        "max_throughput": soaked.top,
         "load": {**generator, "load_share": config.load_share},
         "totals": totals,
         "windows": window_stats(outcomes, config.window, config.seconds),
@@ -854,7 +916,7 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
         "faults": faults,
         "events": events,
         "targets": _targets(totals, generator, growth, events, faults),
-        "bundles": {"first": first, "second": second, "corrupt": corrupt},
+        "bundles": {"first": world.first, "second": world.second, "corrupt": world.corrupt},
         "config": {
             **{k: v for k, v in asdict(config).items() if k != "work_dir"},
             "window_seconds": config.window,
@@ -867,6 +929,30 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
             "load_average_at_end": list(os.getloadavg()),
         },
     }
+
+
+def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str, Any]:
+    """Prepare, serve, measure, soak with faults, account for events; write and return JSON."""
+    if config.seconds < 30:
+        raise ValueError(f"seconds must be at least 30, got {config.seconds}")
+    world, promoted_before = _prepare_soak_world(config, log)
+    settings = world.settings
+    users, slots = _users_and_slots(settings)
+    run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    make = RequestMaker(users, slots, config, run_id)
+    started_wall = time.time()
+    load_at_start = list(os.getloadavg())
+    process, url = start_server(settings, config.workers, settings.data_dir / "bench_soak.log")
+    world.url = url
+    driver = FaultDriver(world, config, process.pid, log)
+    try:
+        log(f"serving {world.first} at {url}; warming up")
+        soaked = _soak(url, make, config, driver, process.pid, log)
+    finally:
+        _stop(process)
+        _restore(world, promoted_before, log)
+    events = _account_events(settings, soaked, started_wall - 1, run_id)
+    summary = _summary(config, world, driver, soaked, events, load_at_start)
     write_json_atomic(out, summary)
     return summary
 

@@ -9,6 +9,7 @@ to a view reaches every consumer of a service over it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from feast import FeatureService
 
@@ -47,51 +48,55 @@ class FeatureServices:
         ]
 
 
+def _service(name: str, features: list[Any], description: str, consumer: str) -> FeatureService:
+    """A feature service, tagged with who reads it."""
+    return FeatureService(
+        name=name,
+        features=features,
+        description=description,
+        tags={"consumer": consumer},
+        owner="ml-platform@slotrec",
+    )
+
+
 def feature_services(views: SnapshotViews, live: LiveViews) -> FeatureServices:
     """The services over the snapshot and live views."""
     return FeatureServices(
-        ranking=FeatureService(
-            name=RANKING,
-            features=[views.user_activity, views.user_taste, views.slot_popularity],
-            description="Everything the ranker could read about a player and a candidate slot.",
-            tags={"consumer": "ranking features (none read yet: NeuMF scores ids)"},
-            owner="ml-platform@slotrec",
+        ranking=_service(
+            RANKING,
+            [views.user_activity, views.user_taste, views.slot_popularity],
+            "Everything the ranker could read about a player and a candidate slot.",
+            consumer="ranking features (none read yet: NeuMF scores ids)",
         ),
-        user_profile=FeatureService(
-            name=USER_PROFILE,
-            features=[views.user_activity, views.user_taste],
-            description="A player's activity and tastes, as `slotrec features` shows them.",
-            tags={"consumer": "cli"},
-            owner="ml-platform@slotrec",
+        user_profile=_service(
+            USER_PROFILE,
+            [views.user_activity, views.user_taste],
+            "A player's activity and tastes, as `slotrec features` shows them.",
+            consumer="cli",
         ),
-        slot_profile=FeatureService(
-            name=SLOT_PROFILE,
-            features=[views.slot_popularity],
-            description="A slot's popularity and age.",
-            tags={"consumer": "cli"},
-            owner="ml-platform@slotrec",
+        slot_profile=_service(
+            SLOT_PROFILE,
+            [views.slot_popularity],
+            "A slot's popularity and age.",
+            consumer="cli",
         ),
-        risk_profile=FeatureService(
-            name=RISK_PROFILE,
-            features=[views.player_risk],
-            description="A player's responsible-play risk signals and level.",
-            tags={"consumer": "monitoring"},
-            owner="ml-platform@slotrec",
+        risk_profile=_service(
+            RISK_PROFILE,
+            [views.player_risk],
+            "A player's responsible-play risk signals and level.",
+            consumer="monitoring",
         ),
-        evaluation_groups=FeatureService(
-            name=EVALUATION_GROUPS,
-            features=[views.user_activity[["segment"]]],
-            description="The groups the retrain's evaluation reports apart: a player's segment, "
-            "point in time.",
-            tags={"consumer": "training"},
-            owner="ml-platform@slotrec",
+        evaluation_groups=_service(
+            EVALUATION_GROUPS,
+            [views.user_activity[["segment"]]],
+            "The groups the retrain's evaluation reports apart: a player's segment, point in time.",
+            consumer="training",
         ),
-        live_state=FeatureService(
-            name=LIVE_STATE,
-            features=[live.play, live.profile, views.player_risk[["risk_level"]]],
-            description="What the service reads of a player on every request: the live play "
+        live_state=_service(
+            LIVE_STATE,
+            [live.play, live.profile, views.player_risk[["risk_level"]]],
+            "What the service reads of a player on every request: the live play "
             "state, the kept suggestion and onboarding answers, and the daily risk level.",
-            tags={"consumer": "serving"},
-            owner="ml-platform@slotrec",
+            consumer="serving",
         ),
     )

@@ -332,56 +332,15 @@ def ab_readout(
     Raises:
         ReadoutError: bad frames or arguments, named.
     """
-    if primary_metric not in METRICS:
-        raise ReadoutError(f"primary_metric must be one of {METRICS}, not {primary_metric!r}")
-    if mode == "fixed_horizon" and not sample_size:
-        raise ReadoutError("fixed_horizon mode needs the pre-declared sample_size")
-    if not 0 < alpha < 1:
-        raise ReadoutError(f"alpha must be in (0, 1), not {alpha}")
+    _check_arguments(primary_metric, alpha, mode, sample_size)
     exposures = exposure_outcomes(impressions, clicks, plays)
-    variants = sorted(exposures["variant"].astype(str).unique())
-    if len(variants) < 2:
-        raise ReadoutError(f"an experiment needs two variants; the logs show {variants}")
-    control = control or variants[0]
-    if control not in variants:
-        raise ReadoutError(f"control {control!r} is not among the logged variants {variants}")
+    variants, control = _variants_and_control(exposures, control)
     treatments = [v for v in variants if v != control]
     per_test_alpha = alpha / len(treatments)
 
     readout = Readout(experiment, control, primary_metric, mode, alpha, sample_size)
-    players = _player_sums(exposures)
-    moments: dict[str, dict[str, tuple[float, float]]] = {}
-    z = stats.norm.ppf(1 - alpha / 2)
-    for variant in variants:
-        rows = players[players["variant"] == variant]
-        moments[variant] = {}
-        readout.estimates[variant] = {}
-        for metric in METRICS:
-            value, variance = ratio_and_variance(rows[metric].to_numpy(), rows["n"].to_numpy())
-            moments[variant][metric] = (value, variance)
-            half = z * math.sqrt(variance) if variance >= 0 else math.nan
-            readout.estimates[variant][metric] = Estimate(
-                value, value - half, value + half, len(rows), int(rows["n"].sum())
-            )
-
-    for variant in treatments:
-        for metric in METRICS:
-            difference, low, high, p_value = _compare(
-                moments[control][metric], moments[variant][metric], per_test_alpha, mode
-            )
-            base = moments[control][metric][0]
-            readout.comparisons.append(
-                Comparison(
-                    metric,
-                    variant,
-                    difference,
-                    difference / base if base else None,
-                    low,
-                    high,
-                    p_value,
-                    p_value < per_test_alpha,
-                )
-            )
+    readout.estimates, moments = _estimates(_player_sums(exposures), variants, alpha)
+    readout.comparisons = _comparisons(moments, control, treatments, per_test_alpha, mode)
     readout.guardrails = guardrails(
         plays, exposures, control, treatments, per_test_alpha, session_bound, volatility_bound, mode
     )
@@ -393,6 +352,124 @@ def ab_readout(
         readout.guardrails.extend(guards)
     readout.winner, readout.verdict = _verdict(readout, treatments, exposures)
     return readout
+
+
+def _check_arguments(
+    primary_metric: str, alpha: float, mode: Mode, sample_size: int | None
+) -> None:
+    """Refuse readout arguments that cannot give a meaningful test.
+
+    Args:
+        primary_metric: the metric that decides the winner.
+        alpha: family-wise type I error.
+        mode: "sequential" or "fixed_horizon".
+        sample_size: pre-declared exposures per arm.
+
+    Raises:
+        ReadoutError: the first bad argument, named.
+    """
+    if primary_metric not in METRICS:
+        raise ReadoutError(f"primary_metric must be one of {METRICS}, not {primary_metric!r}")
+    if mode == "fixed_horizon" and not sample_size:
+        raise ReadoutError("fixed_horizon mode needs the pre-declared sample_size")
+    if not 0 < alpha < 1:
+        raise ReadoutError(f"alpha must be in (0, 1), not {alpha}")
+
+
+def _variants_and_control(exposures: pd.DataFrame, control: str | None) -> tuple[list[str], str]:
+    """The logged variants (sorted) and the control among them.
+
+    Args:
+        exposures: `exposure_outcomes` rows.
+        control: the requested control variant, or None for the alphabetically first one.
+
+    Returns:
+        The sorted variant names and the control variant.
+
+    Raises:
+        ReadoutError: fewer than two variants are logged, or the control is not one of them.
+    """
+    variants = sorted(exposures["variant"].astype(str).unique())
+    if len(variants) < 2:
+        raise ReadoutError(f"an experiment needs two variants; the logs show {variants}")
+    control = control or variants[0]
+    if control not in variants:
+        raise ReadoutError(f"control {control!r} is not among the logged variants {variants}")
+    return variants, control
+
+
+# Per variant and metric: the ratio over players and its delta-method variance.
+_Moments = dict[str, dict[str, tuple[float, float]]]
+
+
+def _estimates(
+    players: pd.DataFrame, variants: list[str], alpha: float
+) -> tuple[dict[str, dict[str, Estimate]], _Moments]:
+    """Every variant's value of every metric with its fixed 1 − alpha interval.
+
+    The interval is the plain normal one (not Bonferroni-split, not always-valid): it describes
+    each arm on its own; the decisions come from `_comparisons`.
+
+    Args:
+        players: `_player_sums` rows.
+        variants: the variants to estimate, in report order.
+        alpha: the interval's type I error.
+
+    Returns:
+        The estimates per variant and metric, and the moments the comparisons start from.
+    """
+    estimates: dict[str, dict[str, Estimate]] = {}
+    moments: _Moments = {}
+    z = stats.norm.ppf(1 - alpha / 2)
+    for variant in variants:
+        rows = players[players["variant"] == variant]
+        moments[variant] = {}
+        estimates[variant] = {}
+        for metric in METRICS:
+            value, variance = ratio_and_variance(rows[metric].to_numpy(), rows["n"].to_numpy())
+            moments[variant][metric] = (value, variance)
+            half = z * math.sqrt(variance) if variance >= 0 else math.nan
+            estimates[variant][metric] = Estimate(
+                value, value - half, value + half, len(rows), int(rows["n"].sum())
+            )
+    return estimates, moments
+
+
+def _comparisons(
+    moments: _Moments, control: str, treatments: list[str], alpha: float, mode: Mode
+) -> list[Comparison]:
+    """Every treatment minus control on every metric, tested at `alpha` in `mode`.
+
+    Args:
+        moments: per variant and metric, the value and its variance (`_estimates`).
+        control: the control variant.
+        treatments: the other variants, in report order.
+        alpha: the per-test type I error (already split over the treatments).
+        mode: "sequential" or "fixed_horizon".
+
+    Returns:
+        One comparison per treatment and metric, treatments outermost.
+    """
+    comparisons = []
+    for variant in treatments:
+        for metric in METRICS:
+            difference, low, high, p_value = _compare(
+                moments[control][metric], moments[variant][metric], alpha, mode
+            )
+            base = moments[control][metric][0]
+            comparisons.append(
+                Comparison(
+                    metric,
+                    variant,
+                    difference,
+                    difference / base if base else None,
+                    low,
+                    high,
+                    p_value,
+                    p_value < alpha,
+                )
+            )
+    return comparisons
 
 
 def _verdict(

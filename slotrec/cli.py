@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,6 +18,10 @@ from rich.logging import RichHandler
 from rich.status import Status
 
 from slotrec.core.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from slotrec.core.run_report import RunReport
+    from training.external import InteractionColumns
 
 app = typer.Typer(
     name="slotrec",
@@ -300,12 +304,36 @@ def train(
     data_dir: DataDirOption = None,
 ) -> None:
     """Train NeuMF + baselines, evaluate, write a bundle and gate it (or evaluate a file)."""
-    from slotrec.core.atomic import write_json_atomic
-    from slotrec.simulator.truth import simulated_truth
-    from training.pipeline import run_training, slotrec_train_config
-
     if (as_of is None) == (interactions is None):
         raise typer.BadParameter("give exactly one of --as-of and --interactions")
+    overrides = _train_overrides(epochs, history_order, history_decay)
+    if interactions is not None:
+        from training.external import InteractionColumns
+
+        if split not in ("leave_last_out", "temporal"):
+            raise typer.BadParameter("must be leave_last_out or temporal", param_hint="--split")
+        columns = InteractionColumns(user_col, item_col, time_col, weight_col)
+        _train_on_file(interactions, columns, split, overrides, out)
+        return
+    _train_on_warehouse(_settings(data_dir), str(as_of), overrides, out, promote=not no_promote)
+
+
+def _train_overrides(
+    epochs: int | None, history_order: str, history_decay: float
+) -> dict[str, Any]:
+    """Check the history options and turn the options into training-config overrides.
+
+    Args:
+        epochs: --epochs (None or 0: the config's own bound).
+        history_order: --history-order, `profile` or `sequence`.
+        history_decay: --history-decay, in (0, 1] (typer checks the upper end).
+
+    Returns:
+        Keyword overrides for `training.pipeline.slotrec_train_config`.
+
+    Raises:
+        typer.BadParameter: an unknown history order or a decay of 0 or less.
+    """
     if history_order not in ("profile", "sequence"):
         raise typer.BadParameter(
             f"must be 'profile' or 'sequence', got {history_order!r}", param_hint="--history-order"
@@ -317,35 +345,76 @@ def train(
     overrides: dict[str, Any] = {"history_order": history_order, "history_decay": history_decay}
     if epochs:
         overrides["epochs"] = epochs
-    if interactions is not None:
-        from training.external import InteractionColumns, InteractionsFileError, train_on_file
+    return overrides
 
-        if split not in ("leave_last_out", "temporal"):
-            raise typer.BadParameter("must be leave_last_out or temporal", param_hint="--split")
-        columns = InteractionColumns(user_col, item_col, time_col, weight_col)
-        try:
-            metrics = train_on_file(
-                interactions,
-                columns,
-                slotrec_train_config(weight_fn=None, **overrides),
-                split,  # type: ignore[arg-type]
-            )
-        except InteractionsFileError as exc:
-            raise _fail(str(exc)) from exc
-        target = out or Path("runs") / f"train-{interactions.stem}.json"
-        write_json_atomic(target, metrics)
-        _print_model_table(metrics)
-        console.print(f"evaluation: {target}")
-        return
-    settings = _settings(data_dir)
-    day = _parse_day(str(as_of), "--as-of")
+
+def _train_on_file(
+    interactions: Path,
+    columns: InteractionColumns,
+    split: str,
+    overrides: dict[str, Any],
+    out: Path | None,
+) -> None:
+    """`slotrec train --interactions`: train and evaluate on a file, write and show the metrics.
+
+    Args:
+        interactions: The CSV or parquet log.
+        columns: Which of its columns hold what.
+        split: `leave_last_out` or `temporal` (already checked).
+        overrides: Training-config overrides (`_train_overrides`).
+        out: Where the evaluation JSON goes; default `runs/train-<file stem>.json`.
+
+    Raises:
+        typer.Exit: the file cannot be read as interactions (code 1, named).
+    """
+    from slotrec.core.atomic import write_json_atomic
+    from training.external import InteractionsFileError, train_on_file
+    from training.pipeline import slotrec_train_config
+
+    try:
+        metrics = train_on_file(
+            interactions,
+            columns,
+            # the file's own weights are used as they are, not graded like slot play
+            slotrec_train_config(weight_fn=None, **overrides),
+            split,  # type: ignore[arg-type]
+        )
+    except InteractionsFileError as exc:
+        raise _fail(str(exc)) from exc
+    target = out or Path("runs") / f"train-{interactions.stem}.json"
+    write_json_atomic(target, metrics)
+    _print_model_table(metrics)
+    console.print(f"evaluation: {target}")
+
+
+def _train_on_warehouse(
+    settings: Settings, as_of: str, overrides: dict[str, Any], out: Path | None, *, promote: bool
+) -> None:
+    """`slotrec train --as-of`: retrain on the warehouse, write the bundle, gate it, report.
+
+    Args:
+        settings: Where the warehouse, runs and bundles are.
+        as_of: --as-of, YYYY-MM-DD (parsed here).
+        overrides: Training-config overrides (`_train_overrides`).
+        out: Where the training summary goes; default the day's run folder.
+        promote: Whether a bundle that passes the gate is promoted.
+
+    Raises:
+        typer.BadParameter: --as-of is not a date.
+        typer.Exit: there is no warehouse yet (code 1).
+    """
+    from slotrec.core.atomic import write_json_atomic
+    from slotrec.simulator.truth import simulated_truth
+    from training.pipeline import run_training, slotrec_train_config
+
+    day = _parse_day(as_of, "--as-of")
     if not settings.layout.warehouse_path.exists():
         raise _fail(f"no warehouse at {settings.layout.warehouse_path}: run `slotrec daily` first")
     outcome = run_training(
         settings,
         day,
         slotrec_train_config(**overrides),
-        promote=not no_promote,
+        promote=promote,
         truth=simulated_truth(settings.layout),
     )
     summary = outcome.summary()
@@ -531,13 +600,7 @@ def demo(
     retrains, gates and promotes the first bundle. With --closed-loop, the service then runs
     and simulated players use it for --days days (`slotrec.closed_loop`).
     """
-    from datetime import timedelta
-
-    from feature_repo import store as feature_store
-    from feature_repo.feature_services import USER_PROFILE
     from slotrec.core.run_report import print_summary
-    from slotrec.daily import StepFailed, run_daily
-    from slotrec.simulator import SimulationConfig, simulate_world
 
     if closed_loop:
         _closed_loop_demo(data_dir, players, slots, days or 3, seed, history_days, lobby_players)
@@ -546,6 +609,30 @@ def demo(
     if days < 2:
         raise typer.BadParameter("the demo needs at least 2 days", param_hint="--days")
     settings = _settings(data_dir)
+    first, last = _simulate_demo_world(settings, players, slots, days, seed)
+    report, path = _run_demo_days(settings, first, last)
+    out = Console()
+    print_summary(report, out, path)
+    _show_most_active_player(settings, out)
+
+
+def _simulate_demo_world(
+    settings: Settings, players: int, slots: int, days: int, seed: int
+) -> tuple[date, date]:
+    """Simulate the plain demo's world, from 2026-01-01, with a progress bar.
+
+    Args:
+        settings: Where the raw data and truth go.
+        players: Players at the start.
+        slots: Slots at the start.
+        days: Days of play (at least 2).
+        seed: Random seed.
+
+    Returns:
+        The first and the last simulated day.
+    """
+    from slotrec.simulator import SimulationConfig, simulate_world
+
     first = date(2026, 1, 1)
     last = first + timedelta(days=days - 1)
     config = SimulationConfig(
@@ -553,6 +640,25 @@ def demo(
     )
     with _progress("simulating") as progress:
         simulate_world(config, settings.layout, progress=progress)
+    return first, last
+
+
+def _run_demo_days(settings: Settings, first: date, last: date) -> tuple[RunReport, Path]:
+    """Backfill `first` up to the day before `last` (no training), then a full daily run of `last`.
+
+    Args:
+        settings: The demo's settings.
+        first: The first simulated day.
+        last: The last simulated day, the one that trains and promotes.
+
+    Returns:
+        The last day's run report and where it was written.
+
+    Raises:
+        typer.Exit: a step failed (code 1, with the step and the report's path).
+    """
+    from slotrec.daily import StepFailed, run_daily
+
     try:
         with console.status(f"backfill {first} .. {last - timedelta(days=1)}") as status:
             run_daily(
@@ -567,12 +673,25 @@ def demo(
     except StepFailed as exc:
         message = f"demo failed at step '{exc.step}': {exc}\nreport: {exc.report_path}"
         raise _fail(message) from exc
-    out = Console()
-    print_summary(report, out, path)
+    return report, path
 
-    store = feature_store.open_store(settings)
+
+def _show_most_active_player(settings: Settings, out: Console) -> None:
+    """Print the online features of the player with the most play in the last 30 days.
+
+    Shows that the daily run materialized the online store; prints nothing when no player has
+    features yet.
+
+    Args:
+        settings: Where the warehouse and the feature store are.
+        out: The console to print on.
+    """
     import duckdb
 
+    from feature_repo import store as feature_store
+    from feature_repo.feature_services import USER_PROFILE
+
+    store = feature_store.open_store(settings)
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         row = con.execute(
             "select user_id from user_features order by play_seconds_30d desc limit 1"

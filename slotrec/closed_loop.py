@@ -169,6 +169,29 @@ def run_closed_loop(
         ValueError: a bad configuration (named).
         RuntimeError: the service did not start, or a daily run failed (named).
     """
+    _check_config(config)
+    started = time.perf_counter()
+    data_dir = data_dir.resolve()
+    fresh_data_dir(data_dir)
+    token = secrets.token_hex(16)
+    settings = demo_settings(data_dir, token)
+    _load_history(settings, config, log, prepare)
+    result = ClosedLoopResult(data_dir=data_dir)
+    _run_against_service(settings, token, config, result, log)
+    result.wall_seconds = time.perf_counter() - started
+    write_json_atomic(data_dir / "closed_loop" / "summary.json", result.to_dict())
+    return result
+
+
+def _check_config(config: ClosedLoopConfig) -> None:
+    """Refuse a closed loop the service or the simulator cannot run.
+
+    Args:
+        config: The demo's configuration.
+
+    Raises:
+        ValueError: too many or too few closed-loop days, or too little history (named).
+    """
     if not 1 <= config.days <= MAX_CLOSED_LOOP_DAYS:
         raise ValueError(
             f"--days must be between 1 and {MAX_CLOSED_LOOP_DAYS} for the closed loop "
@@ -176,19 +199,33 @@ def run_closed_loop(
         )
     if config.history_days < 2:
         raise ValueError(f"the world needs at least 2 days of history, got {config.history_days}")
-    started = time.perf_counter()
-    data_dir = data_dir.resolve()
-    fresh_data_dir(data_dir)
-    token = secrets.token_hex(16)
-    settings = demo_settings(data_dir, token)
+
+
+def _load_history(
+    settings: Settings,
+    config: ClosedLoopConfig,
+    log: Log,
+    prepare: Callable[[Settings, ClosedLoopConfig], None] | None,
+) -> None:
+    """Build the world's history and make sure it promoted a bundle for the service to serve.
+
+    Args:
+        settings: The demo's settings (`demo_settings`).
+        config: World size and days.
+        log: Takes the one line that announces the history.
+        prepare: Builds the history; None for `prepare_history`.
+
+    Raises:
+        RuntimeError: the history run failed, or promoted no bundle.
+    """
+    from training.promotion import PromotionRegistry
+
     first = config.first_history_day()
     log(
         f"history: {config.players:,} players x {config.slots:,} slots, {first} .. "
         f"{config.loop_days()[0] - timedelta(days=1)} (simulate, backfill, first daily run)"
     )
     (prepare or prepare_history)(settings, config)
-    from training.promotion import PromotionRegistry
-
     if PromotionRegistry(settings.layout.promoted_path).current is None:
         raise RuntimeError(
             "no bundle was promoted by the history run (see its report under "
@@ -196,46 +233,97 @@ def run_closed_loop(
             "world (--players, --slots) gives the first bundle more to learn from"
         )
 
-    result = ClosedLoopResult(data_dir=data_dir)
-    truth = LobbyTruth.load(settings.layout)
-    clock_path = data_dir / "closed_loop" / "clock.json"
+
+@dataclass
+class _LoopState:
+    """What the closed-loop days share while the service runs; the days add to it."""
+
+    settings: Settings  # the demo's settings, as the service got them
+    run_settings: Settings  # the same, plus the service's URL, for the daily runs to reload it
+    client: LobbyClient
+    clock_path: Path
+    truth: LobbyTruth  # grows by the new games on their launch day
+    served: list[ServedList] = field(default_factory=list)
+    games: list[NewGame] = field(default_factory=list)
+
+
+def _run_against_service(
+    settings: Settings, token: str, config: ClosedLoopConfig, result: ClosedLoopResult, log: Log
+) -> None:
+    """Start the service on the simulated clock, run the closed-loop days, read them out.
+
+    The service is stopped whatever happens once it has started.
+
+    Args:
+        settings: The demo's settings (`demo_settings`), after the history is loaded.
+        token: The service's admin token (new-game registration needs it).
+        config: Days, traffic and new-game settings.
+        result: Gets the per-day outcomes, the A/B readout, new games and service counters.
+        log: One line per stage and per simulated day.
+
+    Raises:
+        RuntimeError: the service did not start, a new game was refused, or a daily run failed.
+    """
     from slotrec.core.clock import set_simulated_now
 
+    truth = LobbyTruth.load(settings.layout)
+    clock_path = result.data_dir / "closed_loop" / "clock.json"
     days = config.loop_days()
     set_simulated_now(clock_path, datetime(*days[0].timetuple()[:3], 8, tzinfo=UTC))
-    process, url = start_service(settings, clock_path, config, data_dir / "closed_loop")
+    process, url = start_service(settings, clock_path, config, result.data_dir / "closed_loop")
     log(f"service: bentoml serve at {url} (pid {process.pid})")
-    served: list[ServedList] = []
-    games: list[NewGame] = []
     client = LobbyClient(url, admin_token=token)
     try:
-        run_settings = settings.model_copy(update={"service_url": url})
+        loop = _LoopState(
+            settings=settings,
+            run_settings=settings.model_copy(update={"service_url": url}),
+            client=client,
+            clock_path=clock_path,
+            truth=truth,
+        )
         for number, day in enumerate(days, start=1):
-            if number == config.new_game_day:
-                games = launch_new_games(settings, client, truth, day, config.seed, log)
-                truth = truth.with_new_games(games)
-            lobby = run_lobby_day(
-                client,
-                truth,
-                day,
-                config.lobby,
-                set_clock=lambda at: set_simulated_now(clock_path, at),
-                progress=log,
-            )
-            served.extend(lobby.served)
-            if lobby.error_messages:
-                log(f"{day}: service errors: {lobby.error_messages}")
-            result.days.append(_daily(run_settings, day, lobby, config, log))
-        result.ab = ab_against_truth(run_settings, days[-1], served)
-        result.new_games = new_game_outcomes(settings, truth, games, config, served)
+            result.days.append(_loop_day(loop, number, day, config, log))
+        result.ab = ab_against_truth(loop.run_settings, days[-1], loop.served)
+        result.new_games = new_game_outcomes(settings, loop.truth, loop.games, config, loop.served)
         result.service = service_counters(client)
     finally:
         client.close()
         stop_service(process)
         log("service stopped")
-    result.wall_seconds = time.perf_counter() - started
-    write_json_atomic(data_dir / "closed_loop" / "summary.json", result.to_dict())
-    return result
+
+
+def _loop_day(
+    loop: _LoopState, number: int, day: date, config: ClosedLoopConfig, log: Log
+) -> DayOutcome:
+    """One closed-loop day: launch the new games if it is their day, lobby traffic, daily run.
+
+    Args:
+        loop: The shared state; gets the day's served lists (and the new games, on their day).
+        number: The day's 1-based number in the closed loop.
+        day: The simulated day.
+        config: Traffic and new-game settings.
+        log: One line per stage.
+
+    Returns:
+        The day's lobby traffic and daily-run outcome.
+    """
+    from slotrec.core.clock import set_simulated_now
+
+    if number == config.new_game_day:
+        loop.games = launch_new_games(loop.settings, loop.client, loop.truth, day, config.seed, log)
+        loop.truth = loop.truth.with_new_games(loop.games)
+    lobby = run_lobby_day(
+        loop.client,
+        loop.truth,
+        day,
+        config.lobby,
+        set_clock=lambda at: set_simulated_now(loop.clock_path, at),
+        progress=log,
+    )
+    loop.served.extend(lobby.served)
+    if lobby.error_messages:
+        log(f"{day}: service errors: {lobby.error_messages}")
+    return _daily(loop.run_settings, day, lobby, config, log)
 
 
 def fresh_data_dir(data_dir: Path) -> None:

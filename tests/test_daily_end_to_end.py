@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from feature_repo import store as feature_store
+from slotrec.core import schema
 from slotrec.core.settings import Settings
 from slotrec.daily import StepFailed, run_daily
 from slotrec.simulator import SimulationConfig, simulate_world
@@ -194,7 +195,7 @@ def test_online_read_matches_a_hand_count_from_the_raw_events(world):
     online = feature_store.online_features(store, "user_profile_v1", [{"user_id": top_user}])
     assert online["play_seconds_30d"][0] == pytest.approx(expected_seconds)
     assert online["active_days_30d"][0] == expected_days
-    shares = [online[f"theme_share_{t}"][0] or 0.0 for t in __import__("slotrec").schema.THEMES]
+    shares = [online[f"theme_share_{t}"][0] or 0.0 for t in schema.THEMES]
     assert sum(shares) == pytest.approx(1.0)
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -80,6 +82,52 @@ def _add_file_without_request_id(settings: Settings, day: date) -> int:
     return extra.num_rows
 
 
+def _add_served_impressions(settings: Settings, day: date) -> int:
+    """A file of served lists on `day`, as the service writes them: 10 lists of 3 impressions.
+
+    The simulator serves nothing, so without it `recommendation_events` would be empty on both
+    engines and their comparison would prove nothing. Players, slots and times are taken from
+    the day's delivery (so most rows are clean); one list in two carries guardrails.
+    """
+    delivered = pq.read_table(next(settings.layout.raw_events_day_dir(day).glob("*.parquet")))
+    known = delivered.select(["user_id", "slot_id", "occurred_at"]).to_pandas().dropna().head(30)
+    rows = []
+    for n, played in enumerate(known.itertuples(index=False)):
+        request, position = divmod(n, 3)
+        rows.append(
+            {
+                "event_id": f"req-spark-{request}-{position}",
+                "user_id": played.user_id,
+                "slot_id": played.slot_id,
+                "session_id": None,
+                "event_type": "impression",
+                "occurred_at": played.occurred_at,
+                "duration_seconds": 0.0,
+                "bet_amount": None,
+                "win_amount": None,
+                "request_id": f"req-spark-{request}",
+                "experiment": "recent-weight-v1",
+                "variant": ("control", "recent-heavy")[request % 2],
+                "list_position": position + 1,
+                "guardrails": "no_exploration" if request % 2 else None,
+            }
+        )
+    # the delivery's own column types, so no column is written as parquet's null type
+    types = {field.name: field.type for field in delivered.schema}
+    strings = {"event_id", "event_type", "request_id", "experiment", "variant", "guardrails"}
+    served = pa.Table.from_pylist(
+        rows,
+        schema=pa.schema(
+            [
+                (name, pa.string() if name in strings else types.get(name, pa.int64()))
+                for name in rows[0]
+            ]
+        ),
+    )
+    pq.write_table(served, settings.layout.raw_events_day_dir(day) / "served-spark.parquet")
+    return served.num_rows
+
+
 def _daily_builds(settings: Settings) -> list[TransformResult]:
     """A backfill of all days but the last, then the last day's daily run (as run_daily does)."""
     return [build(settings, LAST - timedelta(days=1), START), build(settings, LAST)]
@@ -95,6 +143,7 @@ def builds(tmp_path_factory):
     )
     simulate_world(config, duck.layout)
     assert _add_file_without_request_id(duck, LAST) == 40
+    assert _add_served_impressions(duck, LAST) == 30
     on_duckdb = _daily_builds(duck)
     on_spark = _daily_builds(duck.model_copy(update={"dbt_target": "spark"}))
     return on_duckdb, on_spark, root
@@ -106,8 +155,53 @@ def _duckdb_table(root: Path, table: str) -> pd.DataFrame:
         return con.sql(f"select * from main.{table}").df()
 
 
+# The marts dbt builds as views (over an intermediate, so they hold no files of their own): Spark
+# is asked for their rows through its own metastore.
+SPARK_VIEWS = {"user_slot_days", "recommendation_events"}
+
+# Run in a child process: the embedded Derby metastore admits one JVM at a time, and a JVM
+# started inside pytest would keep it locked against the later dbt runs on Spark.
+_READ_VIEW = """
+import sys
+from pyspark.sql import SparkSession
+spark_root, view, out = sys.argv[1:]
+session = (
+    SparkSession.builder.master("local[1]")
+    .config("spark.ui.enabled", "false")
+    .config("spark.sql.session.timeZone", "UTC")
+    .config("spark.driver.extraJavaOptions",
+            f"-Duser.timezone=UTC -Dderby.system.home={spark_root}")
+    .config("spark.sql.warehouse.dir", f"{spark_root}/tables")
+    .config("spark.hadoop.javax.jdo.option.ConnectionURL",
+            f"jdbc:derby:;databaseName={spark_root}/metastore_db;create=true")
+    .config("spark.local.dir", f"{spark_root}/scratch")
+    .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    .enableHiveSupport()
+    .getOrCreate()
+)
+session.table(f"slotrec.{view}").coalesce(1).write.mode("overwrite").parquet(out)
+session.stop()
+"""
+
+
+def _spark_view(root: Path, view: str) -> pd.DataFrame:
+    """The rows of a Spark view, as Spark itself answers a select on it."""
+    out = root / "spark_views" / view
+    proc = subprocess.run(
+        [sys.executable, "-c", _READ_VIEW, str(spark_dir(Settings(data_dir=root))), view, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, f"Spark could not read the view {view}:\n{proc.stderr[-3000:]}"
+    with duckdb.connect() as con:
+        return con.sql(f"select * from read_parquet('{out}/part-*')").df()
+
+
 def _spark_table(root: Path, table: str) -> pd.DataFrame:
     """The rows of a Spark table, read from its parquet files (partition folders included)."""
+    if table in SPARK_VIEWS:
+        return _spark_view(root, table)
     folder = spark_dir(Settings(data_dir=root)) / "tables" / "slotrec.db" / table
     assert folder.is_dir(), f"Spark wrote no table {table}"
     with duckdb.connect() as con:

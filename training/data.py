@@ -155,39 +155,10 @@ def load_slotrec_data(
     plays = load_daily_plays(settings, as_of, history_days)
     if plays.empty:
         raise ValueError(f"no plays in the warehouse up to {as_of}: nothing to train on")
-    index = _read(
-        settings,
-        "select 'user' as side, user_id as id, user_idx as idx from user_index "
-        "union all select 'slot', slot_id, slot_idx from slot_index",
-        [],
-    )
-    user_ids = _ids_by_index(index[index.side == "user"])
-    slot_ids = _ids_by_index(index[index.side == "slot"])
+    user_ids, slot_ids = _load_index(settings)
     span_days = (plays["played_on"].max() - plays["played_on"].min()).days + 1
-    # A young deployment (a few days of history) still gets a train window at least twice as
-    # long as validation; the configured window applies once history allows it.
-    valid_days = min(valid_days, max(1, (span_days - test_days) // 3))
-    if span_days < test_days + valid_days + 1:
-        raise ValueError(
-            f"only {span_days} day(s) of plays up to {as_of}: training needs at least "
-            f"{test_days + valid_days + 1} (train, validation and test days)"
-        )
-    split = temporal_split(
-        plays,
-        valid_days=valid_days,
-        test_days=test_days,
-        weight_col=PLAY_SECONDS,
-        n_users=len(user_ids),
-        n_items=len(slot_ids),
-    )
-    if split.train.empty or split.valid.empty or split.test.empty:
-        raise ValueError(
-            f"too little data up to {as_of} for a temporal split: {len(split.train)} train, "
-            f"{len(split.valid)} validation, {len(split.test)} test interactions"
-        )
-    # temporal_split carried play seconds in the weight column; turn train into graded pairs.
-    train_days = split.train.rename(columns={WEIGHT: PLAY_SECONDS})
-    split = Split(collapse_train(train_days), split.valid, split.test, split.n_users, split.n_items)
+    valid_days = _fit_valid_days(span_days, valid_days, test_days, as_of)
+    split = _graded_split(plays, valid_days, test_days, len(user_ids), len(slot_ids), as_of)
 
     slots = _read(settings, "select * from slots order by slot_idx", [])
     users = _read(
@@ -197,17 +168,6 @@ def load_slotrec_data(
     )
     test_start = pd.Timestamp(split.test[TIME].min()) if len(split.test) else pd.Timestamp(as_of)
     groups = _evaluation_groups(settings, split, users, test_start, with_feast)
-    window = {
-        "as_of": as_of.isoformat(),
-        "history_days": history_days,
-        "train_start": str(pd.Timestamp(split.train[TIME].min()).date()),
-        "train_end": str(pd.Timestamp(split.train[TIME].max()).date()),
-        "valid_days": valid_days,
-        "test_days": test_days,
-        "train_pairs": len(split.train),
-        "valid_pairs": len(split.valid),
-        "test_pairs": len(split.test),
-    }
     log.info(
         "training data: %d train pairs, %d validation, %d test",
         len(split.train),
@@ -221,9 +181,123 @@ def load_slotrec_data(
         slots=slots,
         users=users,
         popularity=popularity_lists(settings, as_of),
-        window=window,
+        window=_window(split, as_of, history_days, valid_days, test_days),
         groups=groups,
     )
+
+
+def _load_index(settings: Settings) -> tuple[list[str], list[str]]:
+    """The external player and slot ids, each list ordered by its stable index.
+
+    Args:
+        settings: Where the warehouse is.
+
+    Returns:
+        `(user_ids, slot_ids)`: position = `user_idx` / `slot_idx`.
+    """
+    index = _read(
+        settings,
+        "select 'user' as side, user_id as id, user_idx as idx from user_index "
+        "union all select 'slot', slot_id, slot_idx from slot_index",
+        [],
+    )
+    return _ids_by_index(index[index.side == "user"]), _ids_by_index(index[index.side == "slot"])
+
+
+def _fit_valid_days(span_days: int, valid_days: int, test_days: int, as_of: date) -> int:
+    """The validation window the history allows, or an error when it allows no split at all.
+
+    Args:
+        span_days: Days from the first to the last day with plays.
+        valid_days: The configured validation window.
+        test_days: The test window.
+        as_of: The run's last day (for the error message).
+
+    Returns:
+        The validation days to use.
+
+    Raises:
+        ValueError: Too few days for a train, a validation and a test day.
+    """
+    # A young deployment (a few days of history) still gets a train window at least twice as
+    # long as validation; the configured window applies once history allows it.
+    valid_days = min(valid_days, max(1, (span_days - test_days) // 3))
+    if span_days < test_days + valid_days + 1:
+        raise ValueError(
+            f"only {span_days} day(s) of plays up to {as_of}: training needs at least "
+            f"{test_days + valid_days + 1} (train, validation and test days)"
+        )
+    return valid_days
+
+
+def _graded_split(
+    plays: pd.DataFrame,
+    valid_days: int,
+    test_days: int,
+    n_users: int,
+    n_items: int,
+    as_of: date,
+) -> Split:
+    """The temporal split of the daily plays, train collapsed into graded (user, slot) pairs.
+
+    Args:
+        plays: `load_daily_plays` rows.
+        valid_days: Validation days.
+        test_days: Test days.
+        n_users: Size of the user index space.
+        n_items: Size of the slot index space.
+        as_of: The run's last day (for the error message).
+
+    Returns:
+        The split.
+
+    Raises:
+        ValueError: A part of the split came out empty.
+    """
+    split = temporal_split(
+        plays,
+        valid_days=valid_days,
+        test_days=test_days,
+        weight_col=PLAY_SECONDS,
+        n_users=n_users,
+        n_items=n_items,
+    )
+    if split.train.empty or split.valid.empty or split.test.empty:
+        raise ValueError(
+            f"too little data up to {as_of} for a temporal split: {len(split.train)} train, "
+            f"{len(split.valid)} validation, {len(split.test)} test interactions"
+        )
+    # temporal_split carried play seconds in the weight column; turn train into graded pairs.
+    train_days = split.train.rename(columns={WEIGHT: PLAY_SECONDS})
+    return Split(collapse_train(train_days), split.valid, split.test, split.n_users, split.n_items)
+
+
+def _window(
+    split: Split, as_of: date, history_days: int, valid_days: int, test_days: int
+) -> dict[str, Any]:
+    """The training window's description the bundle records.
+
+    Args:
+        split: The graded split.
+        as_of: The run's last day.
+        history_days: Days of plays read.
+        valid_days: Validation days used.
+        test_days: Test days.
+
+    Returns:
+        Window dates, lengths and pair counts.
+    """
+    return {
+        "as_of": as_of.isoformat(),
+        "history_days": history_days,
+        "train_start": str(pd.Timestamp(split.train[TIME].min()).date()),
+        "train_end": str(pd.Timestamp(split.train[TIME].max()).date()),
+        "valid_days": valid_days,
+        "test_days": test_days,
+        "train_pairs": len(split.train),
+        "valid_pairs": len(split.valid),
+        "test_pairs": len(split.test),
+    }
 
 
 def _ids_by_index(frame: pd.DataFrame) -> list[str]:

@@ -31,7 +31,6 @@ For the rest of slotrec:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,7 +38,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from training.item_features import ItemFeatures
 from training.models import NeuMF, _tower_all
 
 
@@ -186,58 +184,10 @@ class HistoryNeuMF(NeuMF):
         # side by side, pooled in one pass), updated by the trainer's Adam with its own step.
         self.hist = nn.Parameter(torch.randn(n_items, gmf_dim + mlp_dim) * 0.01)
         self.history: UserHistory | None = None
-        self.features: ItemFeatures | None = None
-        # side-feature tables `[n_codes, gmf_dim + mlp_dim]`: the item part and the history part
-        self.meta: nn.Parameter | None = None
-        self.meta_hist: nn.Parameter | None = None
 
     def history_parameters(self) -> list[nn.Parameter]:
         """The history item table (the trainer gives it `TrainConfig.history_lr`)."""
         return [self.hist]
-
-    def feature_parameters(self) -> list[nn.Parameter]:
-        """The side-feature tables (trained with `TrainConfig.item_feature_lr`)."""
-        return [p for p in (self.meta, self.meta_hist) if p is not None]
-
-    def set_item_features(
-        self, features: ItemFeatures, sides: Sequence[str] = ("item", "history")
-    ) -> HistoryNeuMF:
-        """Give item vectors an additive part from the embeddings of the items' attributes.
-
-        `sides`: "item" adds it to the GMF and MLP item vectors a slot is scored with,
-        "history" to the history table (what playing a slot with those attributes says about
-        a player). Call before training: the trainer's optimiser takes the new tables.
-        """
-        if features.n_items != self.n_items:
-            raise ValueError(f"item features cover {features.n_items} items, model {self.n_items}")
-        wrong = sorted(set(sides) - {"item", "history"})
-        if wrong or not sides:
-            raise ValueError(f"item feature sides must be 'item' and/or 'history', got {sides}")
-        self.features = features
-        width = self.gmf_dim + self.mlp_dim
-        if "item" in sides:
-            self.meta = nn.Parameter(torch.randn(features.n_codes, width) * 0.01)
-        if "history" in sides:
-            self.meta_hist = nn.Parameter(torch.randn(features.n_codes, width) * 0.01)
-        return self
-
-    def _feature_part(self, table: nn.Parameter | None) -> torch.Tensor | None:
-        """`[n_items, gmf_dim + mlp_dim]`: each item's sum of its attribute embeddings."""
-        if table is None or self.features is None:
-            return None
-        return table[self.features.codes].sum(1)
-
-    def _hist_table(self) -> torch.Tensor:
-        part = self._feature_part(self.meta_hist)
-        return self.hist if part is None else self.hist + part
-
-    def _item_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Effective GMF and MLP item tables: free rows plus the side-feature part."""
-        part = self._feature_part(self.meta)
-        if part is None:
-            return self.gmf_item.weight, self.mlp_item.weight
-        gmf, mlp = self._split(part)
-        return self.gmf_item.weight + gmf, self.mlp_item.weight + mlp
 
     def args(self) -> dict[str, Any]:
         """Constructor arguments."""
@@ -263,32 +213,9 @@ class HistoryNeuMF(NeuMF):
         model cannot lean on any one slot of a player's short history.
         """
         assert self.history is not None, "call set_history() before training or scoring"
-        flat, offsets, counts, weight = self.history.bags(users, rows)
-        bag: torch.Tensor | None = None
-        if (
-            exclude is not None
-            or weight is not None
-            or (self.training and self.history_dropout > 0)
-        ):
-            bag = torch.repeat_interleave(torch.arange(len(users)), counts, output_size=len(flat))
-        if self.training and self.history_dropout > 0:
-            keep = (torch.rand(len(flat)) >= self.history_dropout).to(torch.float32)
-            weight = keep if weight is None else weight * keep
-        if weight is None:
-            kept = counts.to(torch.float32)  # [n] weight pooled per user
-        else:
-            assert bag is not None
-            kept = torch.zeros(len(users)).index_add_(0, bag, weight)
-        hist = self._hist_table()
-        total = F.embedding_bag(flat, hist, offsets, mode="sum", per_sample_weights=weight)
-        full = total * _scale(kept, self.alpha)
-        if exclude is None:
-            return full, None
-        assert bag is not None
-        hit = (flat == exclude[bag]).to(torch.float32)  # the excluded item, where pooled
-        held = torch.zeros(len(users)).index_add_(0, bag, hit if weight is None else hit * weight)
-        without = (total - held[:, None] * hist[exclude]) * _scale(kept - held, self.alpha)
-        return full, without
+        dropout = self.history_dropout if self.training else 0.0  # dropout only while training
+        bags = self.history.bags(users, rows)
+        return _pool_bags(bags, self.hist, self.alpha, dropout, exclude)
 
     def _split(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return pooled[..., : self.gmf_dim], pooled[..., self.gmf_dim :]
@@ -328,7 +255,6 @@ class HistoryNeuMF(NeuMF):
         assert without is not None
         full_gmf, full_mlp = self._split(full)
         excl_gmf, excl_mlp = self._split(without)
-        gmf_item, mlp_item = self._batch_item_rows(gmf_item, mlp_item, items)
 
         def per_column(excluded: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
             rest = full[:, None, :].expand(n, width - 1, full.shape[1])
@@ -360,7 +286,6 @@ class HistoryNeuMF(NeuMF):
         if self.history.sequential:
             return super().training_logits(rows, users, items, positions)
         gmf_user, gmf_item, mlp_user, mlp_item = rows
-        gmf_item, mlp_item = self._batch_item_rows(gmf_item, mlp_item, items)
         full, without = self._pool(users, exclude=items[:, 0])
         assert without is not None
         full_gmf, full_mlp = self._split(full[:, None, :])
@@ -373,17 +298,6 @@ class HistoryNeuMF(NeuMF):
         )  # [n, 1]
         return torch.cat([positive, every[:, 1:]], 1)
 
-    def _batch_item_rows(
-        self, gmf_item: torch.Tensor, mlp_item: torch.Tensor, items: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch's gathered item rows `[n, width, dim]` plus their attribute parts, if any."""
-        part = self._feature_part(self.meta)
-        if part is None:
-            return gmf_item, mlp_item
-        n, width = items.shape
-        extra_gmf, extra_mlp = self._split(part.index_select(0, items.reshape(-1)))
-        return gmf_item + extra_gmf.view(n, width, -1), mlp_item + extra_mlp.view(n, width, -1)
-
     def _with_window(
         self,
         rows: list[torch.Tensor],
@@ -394,7 +308,6 @@ class HistoryNeuMF(NeuMF):
         """Sequence order: every column of a row gets the positive's preceding window."""
         gmf_user, gmf_item, mlp_user, mlp_item = rows
         pooled_gmf, pooled_mlp = self._split(self._pool(users, rows=positions)[0])
-        gmf_item, mlp_item = self._batch_item_rows(gmf_item, mlp_item, items)
         return [
             gmf_user + pooled_gmf[:, None, :],
             gmf_item,
@@ -409,17 +322,17 @@ class HistoryNeuMF(NeuMF):
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch]` for pairs, with every user's full history pooled in."""
         gmf_user, mlp_user = self._effective(user_idx)
-        gmf_item, mlp_item = self._item_tables()
-        return self.forward_embedded([gmf_user, gmf_item[item_idx], mlp_user, mlp_item[item_idx]])
+        return self.forward_embedded(
+            [gmf_user, self.gmf_item(item_idx), mlp_user, self.mlp_item(item_idx)]
+        )
 
     def score_all(self, user_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch, n_items]` (the baked model's, computed without baking)."""
         users = torch.as_tensor(user_idx, dtype=torch.long)
         gmf_user, mlp_user = self._effective(users)
         weight = self.out.weight[0]
-        gmf_item, mlp_item = self._item_tables()
-        gmf = (gmf_user * weight[: self.gmf_dim]) @ gmf_item.T
-        top = _tower_all(self.tower, mlp_user, mlp_item)
+        gmf = (gmf_user * weight[: self.gmf_dim]) @ self.gmf_item.weight.T
+        top = _tower_all(self.tower, mlp_user, self.mlp_item.weight)
         return gmf + top @ weight[self.gmf_dim :] + self.out.bias
 
     def user_embeddings(self, user_idx: torch.Tensor | None = None) -> torch.Tensor:
@@ -429,8 +342,8 @@ class HistoryNeuMF(NeuMF):
         return gmf_user * self.out.weight[0, : self.gmf_dim]
 
     def item_embeddings(self) -> torch.Tensor:
-        """GMF item vectors of the effective (side-feature) items."""
-        return self._item_tables()[0]
+        """GMF item vectors (the plain item table: only the player side pools a history)."""
+        return self.gmf_item.weight
 
     def history_vectors(
         self, items: np.ndarray, weights: np.ndarray | None = None
@@ -442,7 +355,7 @@ class HistoryNeuMF(NeuMF):
         w = torch.ones(len(index)) if weights is None else torch.as_tensor(weights).float()
         scale = float(len(index)) ** -self.alpha / float(w.mean())
         with torch.no_grad():
-            gmf, mlp = self._split((w @ self._hist_table()[index]) * scale)
+            gmf, mlp = self._split((w @ self.hist[index]) * scale)
         return gmf.numpy(), mlp.numpy()
 
     @torch.no_grad()
@@ -456,10 +369,7 @@ class HistoryNeuMF(NeuMF):
             self.layers,
             self.dropout,
         )
-        extra = {"hist", "meta", "meta_hist"}
-        plain.load_state_dict({k: v for k, v in self.state_dict().items() if k not in extra})
-        # slot attributes are static: their part becomes part of the plain item rows
-        plain.gmf_item.weight[:], plain.mlp_item.weight[:] = self._item_tables()
+        plain.load_state_dict({k: v for k, v in self.state_dict().items() if k != "hist"})
         chunk = 65_536
         for start in range(0, self.n_users, chunk):
             users = torch.arange(start, min(start + chunk, self.n_users))
@@ -468,6 +378,50 @@ class HistoryNeuMF(NeuMF):
             plain.mlp_user.weight[users] = mlp
         plain.eval()
         return plain
+
+
+def _pool_bags(
+    bags: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None],
+    hist: torch.Tensor,
+    alpha: float,
+    dropout: float,
+    exclude: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Length-normalised sums of history rows over bags: `HistoryNeuMF._pool`'s arithmetic.
+
+    Args:
+        bags: `UserHistory.bags` of the `n` users: `(flat_items, offsets, counts, weights)`.
+        hist: The effective history table `[n_items, gmf_dim + mlp_dim]`.
+        alpha: The pooling's length normalisation: a bag of `c` items is scaled by `c ** -alpha`.
+        dropout: Probability of dropping each pooled item (0: none dropped).
+        exclude: One item per user to leave out of a second pooling, or None.
+
+    Returns:
+        `(full, without)`: the pooled vectors `[n, gmf_dim + mlp_dim]`, and with `exclude` the
+        same pooling without that item (the sum minus its row; None without `exclude`).
+    """
+    flat, offsets, counts, weight = bags
+    n = len(counts)
+    bag: torch.Tensor | None = None
+    if exclude is not None or weight is not None or dropout > 0:
+        bag = torch.repeat_interleave(torch.arange(n), counts, output_size=len(flat))
+    if dropout > 0:
+        keep = (torch.rand(len(flat)) >= dropout).to(torch.float32)
+        weight = keep if weight is None else weight * keep
+    if weight is None:
+        kept = counts.to(torch.float32)  # [n] weight pooled per user
+    else:
+        assert bag is not None
+        kept = torch.zeros(n).index_add_(0, bag, weight)
+    total = F.embedding_bag(flat, hist, offsets, mode="sum", per_sample_weights=weight)
+    full = total * _scale(kept, alpha)
+    if exclude is None:
+        return full, None
+    assert bag is not None
+    hit = (flat == exclude[bag]).to(torch.float32)  # the excluded item, where pooled
+    held = torch.zeros(n).index_add_(0, bag, hit if weight is None else hit * weight)
+    without = (total - held[:, None] * hist[exclude]) * _scale(kept - held, alpha)
+    return full, without
 
 
 def _scale(counts: torch.Tensor, alpha: float) -> torch.Tensor:

@@ -85,10 +85,6 @@ class NCFModel(nn.Module):
         """Dense tables that pool user histories (trained with their own step); none here."""
         return []
 
-    def feature_parameters(self) -> list[nn.Parameter]:
-        """Slot side-feature tables (trained with their own step); none here."""
-        return []
-
     def forward(self, user_idx: torch.Tensor, item_idx: torch.Tensor) -> torch.Tensor:
         """Logits `[batch]` for pairs `user_idx[b]`, `item_idx[b]`."""
         index = {"user": user_idx, "item": item_idx}

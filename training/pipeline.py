@@ -52,11 +52,11 @@ def slotrec_train_config(**overrides: Any) -> TrainConfig:
     0.233 to 0.279 (three seeds). The history tables need their own, larger step (0.05; 0.02
     lost 0.03 NDCG), 10 negatives beat 6 by about 0.003, and a 0.9 per-epoch decay lets the
     run settle instead of oscillating. A real L2 pull on the free player rows (0.01 per
-    occurrence) still matters: 1e-4 overfit, 0.05 froze them. Slot side features
-    (`item_features`: theme, volatility, provider embeddings added to the item and/or history
-    vectors) did not beat this on validation (best: history side, step 0.005, 0.2808 vs 0.2822
-    over six seeds; on the item side 0.281 or lower) and cost 3% (history side) to 17% (both)
-    of the 100k × 3k throughput, so they stay off.
+    occurrence) still matters: 1e-4 overfit, 0.05 froze them. Slot side features (theme,
+    volatility, provider embeddings added to the item and/or history vectors) did not beat this
+    on validation (best: history side, step 0.005, 0.2808 vs 0.2822 over six seeds; on the item
+    side 0.281 or lower) and cost 3% (history side) to 17% (both) of the 100k × 3k throughput,
+    so the option was removed (the README's tried-and-dropped list).
     """
     defaults: dict[str, Any] = {
         "weight_fn": graded_weight,

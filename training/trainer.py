@@ -32,8 +32,7 @@ import torch.nn.functional as F
 
 from training.evaluate import Protocol, evaluate_model
 from training.history import HistoryNeuMF, UserHistory
-from training.item_features import ItemFeatures
-from training.models import NCFModel, NeuMF, build_model
+from training.models import NCFModel, build_model
 from training.sampling import PositiveSet, SamplerKind, sample_negatives, sampler_probs
 from training.splits import ITEM, TIME, USER, WEIGHT, time_order_key
 
@@ -98,13 +97,6 @@ class TrainConfig:
             The sequence order needs a `timestamp` column.
         history_decay: Sequence order: weight of a slot `s` steps before the newest pooled
             one, `history_decay ** s` (1 = all count the same).
-        item_features: Slot attributes (`training.item_features.FIELDS`) whose embeddings are
-            added to every item vector of the history model; () disables. Needs the slot
-            catalogue (`train_model(..., slots=...)`); baked into the plain item tables.
-        item_feature_lr: Adam learning rate of the attribute embeddings.
-        item_feature_sides: Which tables get the attribute part: "item" (the GMF and MLP item
-            vectors a slot is scored with) and/or "history" (the vectors a played slot adds
-            to its player).
     """
 
     gmf_dim: int = 32
@@ -139,9 +131,6 @@ class TrainConfig:
     max_history: int = 64
     history_order: Literal["profile", "sequence"] = "profile"
     history_decay: float = 1.0
-    item_features: tuple[str, ...] = ()
-    item_feature_lr: float = 0.05
-    item_feature_sides: tuple[str, ...] = ("item", "history")
 
     def model_args(self, kind: str) -> dict[str, Any]:
         """Constructor arguments for a model kind, taken from this config."""
@@ -165,8 +154,6 @@ class TrainConfig:
         out = asdict(self)
         out["weight_fn"] = getattr(self.weight_fn, "__name__", None)
         out["layers"] = list(self.layers)
-        out["item_features"] = list(self.item_features)
-        out["item_feature_sides"] = list(self.item_feature_sides)
         return out
 
 
@@ -363,14 +350,11 @@ class _Stepper:
         # a history model's item tables are dense (every step touches many rows through the
         # pooling) but need their own, larger step than the tower
         history = model.history_parameters()
-        features = model.feature_parameters()
-        special = {id(p) for p in history + features}
+        special = {id(p) for p in history}
         dense = [p for p in model.parameters() if p.requires_grad and id(p) not in special]
         groups: list[dict[str, Any]] = [{"params": dense}]
         if history:
             groups.append({"params": history, "lr": config.history_lr})
-        if features:
-            groups.append({"params": features, "lr": config.item_feature_lr})
         # the fused kernel does the whole Adam update of all dense tensors in one pass
         self.dense_opt = torch.optim.Adam(groups, lr=config.lr, fused=True)
         self.l2 = config.l2
@@ -433,7 +417,6 @@ def train_model(
     n_users: int | None = None,
     n_items: int | None = None,
     init: NCFModel | None = None,
-    slots: pd.DataFrame | None = None,
     progress: Callable[[EpochStats], None] | None = None,
 ) -> TrainResult:
     """Train one model with negative sampling and early stopping on validation NDCG@10.
@@ -447,8 +430,6 @@ def train_model(
         n_items: Size of the item index space (default: max index + 1 in train/valid).
         init: A model to continue from instead of a fresh one (e.g. NeuMF after
             `load_pretrained`); it is trained in place.
-        slots: The slot catalogue (`slot_idx` and attribute columns), read when
-            `config.item_features` is set.
         progress: Called after every epoch with its `EpochStats` (also logged at INFO).
 
     Returns:
@@ -469,15 +450,6 @@ def train_model(
             model = HistoryNeuMF(n_users, n_items, **args).set_history(
                 _user_history(train, n_users, n_items, config)
             )
-            if config.item_features:
-                if slots is None:
-                    raise ValueError("config.item_features is set but no slot catalogue given")
-                model.set_item_features(
-                    ItemFeatures(slots, n_items, config.item_features),
-                    sides=config.item_feature_sides,
-                )
-        elif kind == "neumf" and config.item_features:
-            raise ValueError("item_features needs the history model (user_history=True)")
         else:
             model = build_model(kind, n_users, n_items, **args)
         return _fit(model, train, valid, n_items, config, progress)
@@ -603,52 +575,3 @@ def _report(stats: EpochStats, progress: Callable[[EpochStats], None] | None) ->
     )
     if progress is not None:
         progress(stats)
-
-
-def pretrained_neumf(
-    train: pd.DataFrame,
-    valid: pd.DataFrame | None,
-    config: TrainConfig,
-    *,
-    neumf_config: TrainConfig | None = None,
-    alpha: float = 0.5,
-    n_users: int | None = None,
-    n_items: int | None = None,
-    progress: Callable[[EpochStats], None] | None = None,
-) -> tuple[TrainResult, TrainResult, TrainResult]:
-    """The NCF paper's recipe: train GMF and MLP, initialise NeuMF from both, fine-tune it.
-
-    Args:
-        train: Canonical training interactions.
-        valid: Held-out interactions for early stopping.
-        config: Settings of the GMF and MLP runs.
-        neumf_config: Settings of the NeuMF fine-tuning (default: `config`).
-        alpha: Weight of the GMF half in NeuMF's initial output layer.
-        n_users: Size of the user index space.
-        n_items: Size of the item index space.
-        progress: Per-epoch callback for all three runs.
-
-    Returns:
-        `(gmf, mlp, neumf)` results; the NeuMF one carries the final model.
-    """
-    gmf = train_model(
-        "gmf", train, valid, config, n_users=n_users, n_items=n_items, progress=progress
-    )
-    mlp = train_model(
-        "mlp", train, valid, config, n_users=n_users, n_items=n_items, progress=progress
-    )
-    model = gmf.model
-    neumf = NeuMF(model.n_users, model.n_items, **config.model_args("neumf"))
-    assert isinstance(gmf.model, type(model)) and hasattr(gmf.model, "user")
-    neumf.load_pretrained(gmf.model, mlp.model, alpha)  # type: ignore[arg-type]
-    result = train_model(
-        "neumf",
-        train,
-        valid,
-        neumf_config or config,
-        n_users=n_users,
-        n_items=n_items,
-        init=neumf,
-        progress=progress,
-    )
-    return gmf, mlp, result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -84,21 +85,34 @@ def _query(
     return folded, reasons.RECENT
 
 
-def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> Ranking:
-    """Rank k slots for one player (see the package docstring for the steps)."""
+@dataclass
+class _Pool:
+    """A request's candidates after the rules, with what scoring them needs."""
+
+    origins: dict[str, Origin]  # every candidate and what proposed it
+    ids: list[str]  # the candidates that passed the rules, in proposal order
+    query: np.ndarray | None
+    folded: np.ndarray | None
+    recent_seconds: float
+    popular: list[str]
+    servable: frozenset[str]
+    blocked: set[str] | frozenset[str]
+    notes: list[str]
+
+
+def _pool(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> _Pool:
+    """Candidates (FAISS neighbours, the player's vector, popular) through the filters."""
     catalog = snapshot.catalog
     live_index = snapshot.live
     player = catalog.players.get(request.user_id)
-    country = player.country if player else None
     live = request.live
-    recent = dict(live.recent_play_seconds) if live else {}
     played = set(catalog.played(request.user_id)) | set(live.played_slots if live else ())
     notes: list[str] = []
     context = request.context_slot
     if context is not None and context not in live_index.rows:
         notes.append(f"context.slot_id {context!r} is not a known slot: ignored")
         context = None
-
+    recent = dict(live.recent_play_seconds) if live else {}
     folded, recent_seconds = folded_vector(live_index, recent)
     query, query_reason = _query(snapshot, request, folded, recent_seconds)
     popular = catalog.popular_for(player.segment if player else None) or snapshot.popularity.get(
@@ -114,76 +128,94 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     origins = gather_candidates(live_index, seeds, query, query_reason, popular, request.k)
     hidden = pools.exploring | pools.retired
     blocked = played | request.exclude
-    risk = request.risk
-    if risk is not None:
+    if request.risk is not None:
         # no new game at all (graduated ones too), no slot of an excluded volatility
         hidden = hidden | pools.graduated
-        blocked = blocked | risk.excluded(catalog.slots, origins)
-    servable = catalog.servable(country)
+        blocked = blocked | request.risk.excluded(catalog.slots, origins)
+    servable = catalog.servable(player.country if player else None)
     ids = allowed_slots((s for s in origins if s not in hidden), servable, blocked)
+    return _Pool(origins, ids, query, folded, recent_seconds, popular, servable, blocked, notes)
+
+
+def _scored(
+    snapshot: Snapshot, request: RankRequest, pool: _Pool
+) -> tuple[list[str], dict[str, float]]:
+    """The pool's candidates best first, and each one's score."""
     scores = score_slots(
         snapshot,
         request.user_id,
-        ids,
-        taste_vector=query,
-        folded=folded,
-        recent_seconds=recent_seconds,
+        pool.ids,
+        taste_vector=pool.query,
+        folded=pool.folded,
+        recent_seconds=pool.recent_seconds,
         recent_weight=request.strategy.recent_weight,
-        popular=popular,
+        popular=pool.popular,
     )
     order = np.argsort(-scores, kind="stable")
-    ranked = [ids[i] for i in order]
-    score_of = {ids[i]: float(scores[i]) for i in order}
-    if risk is not None:
-        ranked = risk.demote(catalog.slots, ranked)
+    ranked = [pool.ids[i] for i in order]
+    score_of = {pool.ids[i]: float(scores[i]) for i in order}
+    if request.risk is not None:
+        ranked = request.risk.demote(snapshot.catalog.slots, ranked)
+    return ranked, score_of
+
+
+def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> Ranking:
+    """Rank k slots for one player (see the package docstring for the steps)."""
+    catalog = snapshot.catalog
+    pool = _pool(snapshot, pools, request)
+    ranked, score_of = _scored(snapshot, request, pool)
 
     budget = exploration_slots(request.k, request.strategy.exploration_share)
-    explore = request.explore and risk is None
+    explore = request.explore and request.risk is None
     new_games: list[str] = []
     if explore and budget:
-        new_games = allowed_slots(sorted(pools.exploring), servable, blocked)
-        fit = taste(live_index, query, new_games)
+        new_games = allowed_slots(sorted(pools.exploring), pool.servable, pool.blocked)
+        fit = taste(snapshot.live, pool.query, new_games)
         new_games = [new_games[i] for i in np.argsort(-fit, kind="stable")]
         score_of.update({s: float(f) for s, f in zip(new_games, np.sort(fit)[::-1], strict=True)})
     picked_new, extra = pick_exploration(
         new_games, ranked, request.k, budget if explore else 0, request.seed
     )
-    exploit_k = request.k - len(picked_new) - len(extra)
     extra_set = set(extra)
     exploit = diversify(
         [s for s in ranked if s not in extra_set],
         catalog.slots,
-        exploit_k,
+        request.k - len(picked_new) - len(extra),
         request.strategy.diversity_max_share,
     )
-    final = interleave(exploit, picked_new + extra, request.k)
 
-    def item(slot_id: str) -> RecommendedSlot:
+    def origin(slot_id: str) -> Origin:
         if slot_id in picked_new:
-            origin = Origin(reasons.NEW_GAME, "exploration")
-        elif slot_id in extra:
-            origin = Origin(reasons.EXPLORATION)
-        elif slot_id in pools.graduated:
-            origin = Origin(reasons.NEW_GAME, "graduated")
-        else:
-            origin = origins[slot_id]
-        info = catalog.slots.get(slot_id)
-        # model_construct: every field is built here from validated data; validating ten items
-        # per request again would cost more than scoring them.
-        return RecommendedSlot.model_construct(
-            slot_id=slot_id,
-            name=info.name if info else None,
-            score=round(score_of.get(slot_id, 0.0), 6),
-            reason=origin.reason,
-            because=origin.because,
-        )
+            return Origin(reasons.NEW_GAME, "exploration")
+        if slot_id in extra_set:
+            return Origin(reasons.EXPLORATION)
+        if slot_id in pools.graduated:
+            return Origin(reasons.NEW_GAME, "graduated")
+        return pool.origins[slot_id]
 
+    final = interleave(exploit, picked_new + extra, request.k)
     return Ranking(
-        items=[item(s) for s in final],
+        items=[_item(catalog, s, score_of.get(s, 0.0), origin(s)) for s in final],
         cold_start=request.user_id not in snapshot.user_rows,
-        notes=notes,
+        notes=pool.notes,
         explored_new_games=picked_new,
-        guardrails=risk.list_guardrails if risk is not None else [],
+        guardrails=request.risk.list_guardrails if request.risk is not None else [],
+    )
+
+
+def _item(catalog: Any, slot_id: str, score: float, origin: Origin) -> RecommendedSlot:
+    """One list item with its reason.
+
+    model_construct: every field is built here from validated data; validating ten items per
+    request again would cost more than scoring them.
+    """
+    info = catalog.slots.get(slot_id)
+    return RecommendedSlot.model_construct(
+        slot_id=slot_id,
+        name=info.name if info else None,
+        score=round(score, 6),
+        reason=origin.reason,
+        because=origin.because,
     )
 
 

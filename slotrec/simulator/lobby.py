@@ -425,57 +425,30 @@ def run_lobby_day(
         Counts, and every served list with the player's choice.
     """
     started_wall = time.perf_counter()
-    rng = np.random.default_rng([plan.seed, day.toordinal()])
     result = LobbyDay(day=day)
-    buffer = _EventBuffer(client, result)
-    midnight = datetime(day.year, day.month, day.day, tzinfo=UTC)
-    players = pick_players(truth, day, plan.players_per_day, rng)
+    run = _DayRun(
+        client=client,
+        truth=truth,
+        day=day,
+        k=plan.k,
+        rng=np.random.default_rng([plan.seed, day.toordinal()]),
+        result=result,
+        buffer=_EventBuffer(client, result),
+        midnight=datetime(day.year, day.month, day.day, tzinfo=UTC),
+    )
+    players, visits, next_at = _first_visits(run, plan)
     result.players = int(players.size)
-    pop = truth.players
-    visits = 1 + np.minimum(rng.poisson(pop.extra_sessions[players]), plan.max_visits - 1)
-    low, high = FIRST_VISIT_HOURS
-    next_at = {
-        int(u): midnight + timedelta(hours=float(h))
-        for u, h in zip(players, rng.uniform(low, high, players.size), strict=True)
-    }
-    heartbeat = truth.config.heartbeat_interval_seconds
-    serial = 0
     for round_no in range(plan.max_visits):
         due = sorted(
             (at, u)
             for u, at in next_at.items()
             if visits[np.searchsorted(players, u)] > round_no
-            and at < midnight + timedelta(hours=LAST_VISIT_HOUR)
+            and at < run.midnight + timedelta(hours=LAST_VISIT_HOUR)
         )
         if not due:
             break
-        clock_at: datetime | None = None
-        for at, u in due:
-            if set_clock is not None and (clock_at is None or at - clock_at >= CLOCK_STEP):
-                set_clock(at)  # the service stamps this visit's impressions near its time
-                clock_at = at
-            serial += 1
-            visit = _visit(client, truth, u, plan.k, result)
-            if visit is None:
-                continue
-            pick = choose(truth.affinity(u, visit.slot_ids), rng)
-            gap = timedelta(seconds=120 + float(rng.lognormal(math.log(GAP_MEDIAN_SECONDS), 0.8)))
-            if pick is None:
-                next_at[u] = at + gap
-                continue
-            visit.clicked = visit.slot_ids[pick]
-            affinity = float(truth.affinity(u, [visit.clicked])[0])
-            seconds = session_seconds(float(pop.median_session_seconds[u]), affinity, rng)
-            # the session must end before midnight: this day's file holds it whole
-            room = (midnight + timedelta(days=1) - at).total_seconds() - 60
-            visit.seconds = int(max(MIN_SESSION_SECONDS, min(seconds, room)))
-            result.plays += 1
-            result.play_seconds += visit.seconds
-            session_id = f"cl-{day:%Y%m%d}-{serial:06d}"
-            start = at + timedelta(seconds=30)
-            buffer.add(play_events(visit, session_id, start, heartbeat, float(pop.base_bet[u])))
-            next_at[u] = start + timedelta(seconds=visit.seconds) + gap
-        buffer.flush()
+        _play_round(run, due, next_at, set_clock)
+        run.buffer.flush()
         if progress is not None:
             progress(
                 f"{day} round {round_no + 1}: {len(due)} visits, {result.requests} lists served, "
@@ -483,6 +456,105 @@ def run_lobby_day(
             )
     result.wall_seconds = time.perf_counter() - started_wall
     return result
+
+
+@dataclass
+class _DayRun:
+    """What every visit of one simulated lobby day shares."""
+
+    client: LobbyClient
+    truth: LobbyTruth
+    day: date
+    k: int  # list length asked for
+    rng: np.random.Generator  # the day's one generator: every draw, in visit order
+    result: LobbyDay
+    buffer: _EventBuffer
+    midnight: datetime  # start of the simulated day (UTC)
+    serial: int = 0  # visits so far, numbering the day's sessions
+
+
+def _first_visits(
+    run: _DayRun, plan: LobbyPlan
+) -> tuple[np.ndarray, np.ndarray, dict[int, datetime]]:
+    """Today's visitors, how many visits each makes, and when their first one is due.
+
+    Args:
+        run: The day.
+        plan: Players per day and visits per player.
+
+    Returns:
+        `(players, visits, next_at)`: sorted player indices, their visit counts, and each
+        player's first visit time.
+    """
+    players = pick_players(run.truth, run.day, plan.players_per_day, run.rng)
+    pop = run.truth.players
+    visits = 1 + np.minimum(run.rng.poisson(pop.extra_sessions[players]), plan.max_visits - 1)
+    low, high = FIRST_VISIT_HOURS
+    next_at = {
+        int(u): run.midnight + timedelta(hours=float(h))
+        for u, h in zip(players, run.rng.uniform(low, high, players.size), strict=True)
+    }
+    return players, visits, next_at
+
+
+def _play_round(
+    run: _DayRun,
+    due: list[tuple[datetime, int]],
+    next_at: dict[int, datetime],
+    set_clock: Callable[[datetime], None] | None,
+) -> None:
+    """Play one round of visits in time order, moving the service's clock along.
+
+    Args:
+        run: The day.
+        due: `(time, player)` of this round's visits, in time order.
+        next_at: Each player's next visit time; updated for the players who visited.
+        set_clock: Moves the service's simulated clock, if given.
+    """
+    clock_at: datetime | None = None
+    for at, u in due:
+        if set_clock is not None and (clock_at is None or at - clock_at >= CLOCK_STEP):
+            set_clock(at)  # the service stamps this visit's impressions near its time
+            clock_at = at
+        run.serial += 1
+        following = _play_visit(run, u, at)
+        if following is not None:
+            next_at[u] = following
+
+
+def _play_visit(run: _DayRun, u: int, at: datetime) -> datetime | None:
+    """One visit: ask for a list, let the player choose, and send the play if there is one.
+
+    Args:
+        run: The day.
+        u: The player's index.
+        at: When the player opens the lobby.
+
+    Returns:
+        When the player's next visit is due; None when the service did not answer (the
+        player tries again at the same time next round).
+    """
+    visit = _visit(run.client, run.truth, u, run.k, run.result)
+    if visit is None:
+        return None
+    pop = run.truth.players
+    pick = choose(run.truth.affinity(u, visit.slot_ids), run.rng)
+    gap = timedelta(seconds=120 + float(run.rng.lognormal(math.log(GAP_MEDIAN_SECONDS), 0.8)))
+    if pick is None:
+        return at + gap
+    visit.clicked = visit.slot_ids[pick]
+    affinity = float(run.truth.affinity(u, [visit.clicked])[0])
+    seconds = session_seconds(float(pop.median_session_seconds[u]), affinity, run.rng)
+    # the session must end before midnight: this day's file holds it whole
+    room = (run.midnight + timedelta(days=1) - at).total_seconds() - 60
+    visit.seconds = int(max(MIN_SESSION_SECONDS, min(seconds, room)))
+    run.result.plays += 1
+    run.result.play_seconds += visit.seconds
+    session_id = f"cl-{run.day:%Y%m%d}-{run.serial:06d}"
+    start = at + timedelta(seconds=30)
+    heartbeat = run.truth.config.heartbeat_interval_seconds
+    run.buffer.add(play_events(visit, session_id, start, heartbeat, float(pop.base_bet[u])))
+    return start + timedelta(seconds=visit.seconds) + gap
 
 
 def _visit(

@@ -226,6 +226,47 @@ def plan_block_day(
         The sessions (kind ORDINARY), in player order; a player whose country's lobby is empty
         today plans none.
     """
+    lo, _ = block_range(config, block)
+    # The three steps draw from `rng` in this order; the simulated world depends on it.
+    first_start, player, n_sessions = _plan_visits(config, players, block, day, rng)
+    session_player = np.repeat(player, n_sessions)  # [m] local player of each session
+    if session_player.size == 0:
+        return Sessions.empty()
+    user = lo + session_player
+    session_first = first_start[session_player]  # [m] when the player's first session starts
+    slot = _pick_slots(
+        catalogue,
+        candidates.slots[session_player],
+        candidates.affinity[session_player],
+        session_first - LOBBY_LEAD_SECONDS * US_PER_SECOND,
+        players.country[user],
+        last_slot[session_player],
+        cdf,
+        rng,
+    )
+    return _lay_out_sessions(players, catalogue, user, slot, session_first, n_sessions, rng)
+
+
+def _plan_visits(
+    config: SimulationConfig,
+    players: PlayerPopulation,
+    block: int,
+    day: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Who of a block plays on a day, how many sessions each, and when the first one starts.
+
+    Args:
+        config: The world's parameters.
+        players: The population.
+        block: Block number.
+        day: Simulated day (0-based).
+        rng: The (SESSIONS, day, block) generator.
+
+    Returns:
+        `(first_start, player, n_sessions)`: `[B]` µs each player of the block would start
+        their first session, `[p]` local indices of today's players, `[p]` their sessions.
+    """
     lo, hi = block_range(config, block)
     n = hi - lo
     day_start = config.day_start_us(day)
@@ -251,28 +292,73 @@ def plan_block_day(
     extra = np.minimum(rng.poisson(players.extra_sessions[lo:hi]), 7)
 
     player = np.flatnonzero(active)  # local indices of today's players
-    n_sessions = 1 + extra[player]
-    session_player = np.repeat(player, n_sessions)  # [m] local player of each session
-    m = int(session_player.size)
-    if m == 0:
-        return Sessions.empty()
-    country = players.country[lo + session_player]
+    return first_start, player, 1 + extra[player]
 
+
+def _pick_slots(
+    catalogue: SlotCatalogue,
+    cand: np.ndarray,
+    cand_affinity: np.ndarray,
+    live_by: np.ndarray,
+    country: np.ndarray,
+    previous: np.ndarray,
+    cdf: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Which slot each session [m] plays: a liked candidate, a featured tile, or the last slot.
+
+    Args:
+        catalogue: The catalogue.
+        cand: `[m, k]` the session's player's candidate slots (-1 pads).
+        cand_affinity: `[m, k]` their true affinities.
+        live_by: `[m]` µs a slot must be released by to be in the lobby for the session.
+        country: `[m]` the player's country code.
+        previous: `[m]` the slot the player played last (-1 = none).
+        cdf: `lobby_cdf` of the day.
+        rng: The (SESSIONS, day, block) generator.
+
+    Returns:
+        `[m]` slot indices; -1 where the player's country has an empty lobby today.
+    """
     # --- which slot ---------------------------------------------------------------------------
-    cand = candidates.slots[session_player]  # [m, k]
-    live_by = first_start[session_player] - LOBBY_LEAD_SECONDS * US_PER_SECOND
+    m = int(cand.shape[0])
     ok = (cand >= 0) & (catalogue.released_us[cand.clip(0)] <= live_by[:, None])
-    logits = candidates.affinity[session_player] / TEMPERATURE + rng.gumbel(size=cand.shape)
+    logits = cand_affinity / TEMPERATURE + rng.gumbel(size=cand.shape)
     pick = np.argmax(np.where(ok, logits, -np.inf), axis=1)
     slot = cand[np.arange(m), pick]
     explore = (rng.random(m) < EXPLORE_RATE) | ~ok.any(axis=1)
     slot = np.where(explore, _sample_lobby(rng, cdf, country), slot)
-    previous = last_slot[session_player]
     slot = np.where((previous >= 0) & (rng.random(m) < STICK_RATE), previous, slot)
+    return slot
+
+
+def _lay_out_sessions(
+    players: PlayerPopulation,
+    catalogue: SlotCatalogue,
+    user: np.ndarray,
+    slot: np.ndarray,
+    session_first: np.ndarray,
+    n_sessions: np.ndarray,
+    rng: np.random.Generator,
+) -> Sessions:
+    """How long each session [m] lasts, and when it starts after the player's earlier ones.
+
+    Args:
+        players: The population.
+        catalogue: The catalogue.
+        user: `[m]` player of each session, grouped by player.
+        slot: `[m]` slot of each session (-1: nothing to play).
+        session_first: `[m]` when the player's first session of the day starts (µs).
+        n_sessions: Sessions of each player, in the order `user` groups them.
+        rng: The (SESSIONS, day, block) generator.
+
+    Returns:
+        The sessions (kind ORDINARY).
+    """
+    m = int(user.shape[0])
     playable = slot >= 0  # a country whose lobby is empty today has nothing to play
 
     # --- how long, and when --------------------------------------------------------------------
-    user = lo + session_player
     affinity = true_affinity(players.truth, catalogue.truth, user, slot.clip(0))
     median = players.median_session_seconds[user] * np.exp(2.5 * (affinity - 0.55))
     seconds = np.ceil(median * rng.lognormal(0.0, 0.9, m))
@@ -282,7 +368,7 @@ def plan_block_day(
     # Sessions of one player follow each other: start = first start + earlier sessions + gaps.
     before = np.cumsum(step) - step
     group_first = np.repeat(np.cumsum(n_sessions) - n_sessions, n_sessions)
-    start = first_start[session_player] + before - before[group_first]
+    start = session_first + before - before[group_first]
     return Sessions.planned(ORDINARY, playable, user, slot, start, seconds, gap)
 
 
@@ -330,15 +416,58 @@ def expand_sessions(
     if len(sessions) == 0:
         return EventBatch.empty()
     kind = int(sessions.kind[0])
-    user, slot, start, seconds = sessions.user, sessions.slot, sessions.start_us, sessions.seconds
-    country = players.country[user]
+    user, slot, seconds = sessions.user, sessions.slot, sessions.seconds
     m = int(user.shape[0])
     interval = config.heartbeat_interval_seconds
+    # The helpers below draw from `rng` in this order; the simulated world depends on it.
     n_impressions = 1 + np.minimum(rng.poisson(1.2, m), 5)
     n_heartbeats = (seconds - 1) // interval  # heartbeats fall strictly before the end
+    rows = _lay_out_rows(n_impressions, n_heartbeats)
+    occurred_us = _occurred_us(rng, rows, sessions.start_us, seconds, interval)
+    is_hb = rows.event_type == HEARTBEAT
+    is_end = rows.event_type == SESSION_END
+    duration = np.zeros(len(rows.session))
+    duration[is_hb] = interval
+    duration[is_end] = (seconds - n_heartbeats * interval).astype(np.float64)
+    row_slot = _row_slots(rng, cdf, rows, slot, players.country[user], n_impressions)
+    bet, win = _stakes(players, catalogue, rng, user, slot, rows.session, is_hb | is_end, duration)
+    event_key, session_key = _event_keys(day, block, kind, rows.session)
+    return EventBatch(
+        event_key=event_key,
+        user=user[rows.session].astype(np.int64),
+        slot=row_slot.astype(np.int64),
+        session_key=session_key,
+        event_type=rows.event_type,
+        occurred_us=occurred_us,
+        duration_seconds=duration,
+        bet_amount=bet,
+        win_amount=win,
+    )
+
+
+@dataclass(frozen=True)
+class _SessionRows:
+    """Where each event row [r] of a set of sessions sits, and what it is."""
+
+    session: np.ndarray  # [r] index of the row's session
+    pos: np.ndarray  # [r] position within its session
+    n_imp: np.ndarray  # [r] impressions of the row's session
+    event_type: np.ndarray  # [r] int8 code
+
+
+def _lay_out_rows(n_impressions: np.ndarray, n_heartbeats: np.ndarray) -> _SessionRows:
+    """The rows of each session, in order: impressions, click, start, heartbeats, end.
+
+    Args:
+        n_impressions: `[m]` lobby tiles each session's player sees.
+        n_heartbeats: `[m]` heartbeats of each session.
+
+    Returns:
+        The rows of all sessions, session by session.
+    """
     rows_per = n_impressions + 3 + n_heartbeats  # impressions, click, start, heartbeats, end
     r = int(rows_per.sum())
-    session = np.repeat(np.arange(m), rows_per)  # [r]
+    session = np.repeat(np.arange(rows_per.shape[0]), rows_per)  # [r]
     pos = np.arange(r) - np.repeat(np.cumsum(rows_per) - rows_per, rows_per)  # [r] within session
     n_imp = n_impressions[session]
 
@@ -347,46 +476,91 @@ def expand_sessions(
     event_type[pos == n_imp] = CLICK
     event_type[pos == n_imp + 1] = SESSION_START
     event_type[pos == rows_per[session] - 1] = SESSION_END
-    is_hb = event_type == HEARTBEAT
-    is_end = event_type == SESSION_END
+    return _SessionRows(session=session, pos=pos, n_imp=n_imp, event_type=event_type)
 
+
+def _occurred_us(
+    rng: np.random.Generator,
+    rows: _SessionRows,
+    start: np.ndarray,
+    seconds: np.ndarray,
+    interval: int,
+) -> np.ndarray:
+    """When each row [r] happens (µs), relative to its session's start.
+
+    Args:
+        rng: The generator that planned the sessions.
+        rows: The sessions' rows.
+        start: `[m]` session start (µs).
+        seconds: `[m]` session length.
+        interval: Seconds between heartbeats.
+
+    Returns:
+        `[r]` µs since the epoch.
+    """
+    m = int(start.shape[0])
+    session, pos, event_type = rows.session, rows.pos, rows.event_type
     # Times: tiles render together before the click, the click a few seconds before the start.
     lobby_lead: np.ndarray = rng.uniform(20.0, 90.0, size=m)
     click_lead: np.ndarray = rng.uniform(2.0, 15.0, size=m)
     t0 = start[session]
-    offset_s = np.zeros(r)
+    offset_s = np.zeros(len(session))
     offset_s = np.where(event_type == IMPRESSION, -lobby_lead[session] + 0.05 * pos, offset_s)
     offset_s = np.where(event_type == CLICK, -click_lead[session], offset_s)
-    offset_s = np.where(is_hb, (pos - n_imp - 1) * float(interval), offset_s)
-    offset_s = np.where(is_end, seconds[session].astype(np.float64), offset_s)
-    occurred_us = t0 + np.rint(offset_s * US_PER_SECOND).astype(np.int64)
+    offset_s = np.where(event_type == HEARTBEAT, (pos - rows.n_imp - 1) * float(interval), offset_s)
+    offset_s = np.where(event_type == SESSION_END, seconds[session].astype(np.float64), offset_s)
+    return t0 + np.rint(offset_s * US_PER_SECOND).astype(np.int64)
 
-    duration = np.zeros(r)
-    duration[is_hb] = interval
-    duration[is_end] = (seconds - n_heartbeats * interval).astype(np.float64)
 
-    row_slot = slot[session]
+def _row_slots(
+    rng: np.random.Generator,
+    cdf: np.ndarray,
+    rows: _SessionRows,
+    slot: np.ndarray,
+    country: np.ndarray,
+    n_impressions: np.ndarray,
+) -> np.ndarray:
+    """The slot of each row [r]: the session's slot, but other featured tiles beside the click.
+
+    Args:
+        rng: The generator that planned the sessions.
+        cdf: `lobby_cdf` of the day.
+        rows: The sessions' rows.
+        slot: `[m]` slot each session plays.
+        country: `[m]` country code of each session's player.
+        n_impressions: `[m]` lobby tiles of each session.
+
+    Returns:
+        `[r]` slot indices.
+    """
+    row_slot = slot[rows.session]
     # Tiles beside the clicked one are other featured games of the player's lobby.
-    other_tiles = (event_type == IMPRESSION) & (pos > 0)
+    other_tiles = (rows.event_type == IMPRESSION) & (rows.pos > 0)
     tiles = _sample_lobby(rng, cdf, np.repeat(country, n_impressions - 1))
     row_slot[other_tiles] = np.where(tiles >= 0, tiles, row_slot[other_tiles])
+    return row_slot
 
-    bet, win = _stakes(players, catalogue, rng, user, slot, session, is_hb | is_end, duration)
 
+def _event_keys(
+    day: int, block: int, kind: int, session: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The numbers behind `event_id` and `session_id` of each row [r], unique in the world.
+
+    Args:
+        day: Simulated day (0-based).
+        block: Block number.
+        kind: The sessions' kind digit (`timeline.ORDINARY`, `timeline.ESCALATION`).
+        session: `[r]` index of each row's session.
+
+    Returns:
+        `(event_key, session_key)`, `[r]` int64 each.
+    """
     base = (day * 10_000 + block) * 10 + kind
-    return EventBatch(
-        event_key=base * 10**8 + np.arange(r, dtype=np.int64),
-        user=user[session].astype(np.int64),
-        slot=row_slot.astype(np.int64),
-        session_key=(day * 10_000 + block) * 10**8
-        + kind * SESSION_COUNTER_STRIDE
-        + session.astype(np.int64),
-        event_type=event_type,
-        occurred_us=occurred_us,
-        duration_seconds=duration,
-        bet_amount=bet,
-        win_amount=win,
+    event_key = base * 10**8 + np.arange(session.shape[0], dtype=np.int64)
+    session_key = (
+        (day * 10_000 + block) * 10**8 + kind * SESSION_COUNTER_STRIDE + session.astype(np.int64)
     )
+    return event_key, session_key
 
 
 def _stakes(

@@ -126,6 +126,32 @@ def simulate_world(
     total_steps = config.n_chunks * config.days + 1
     report = progress or (lambda done, total, message: None)
 
+    catalogue, players = _write_population(config, layout)
+    report(1, total_steps, "catalogue, players and onboarding written")
+    manifests = _write_events(
+        config, layout, catalogue, players, lambda done, message: report(done, total_steps, message)
+    )
+
+    for day, manifest in manifests.items():
+        write_json_atomic(manifest, _manifest_path(layout, config.day_list[day]))
+    # The config is the whole recipe: keeping it beside the truth makes any world reproducible.
+    write_json_atomic(config.model_dump(mode="json"), layout.truth_dir / "config.json")
+    _remove_stale_parts(config, layout)
+    return _summarise(config, manifests, started)
+
+
+def _write_population(
+    config: SimulationConfig, layout: DataLayout
+) -> tuple[SlotCatalogue, PlayerPopulation]:
+    """Build and write the catalogue, the players, their onboarding and their hidden truth.
+
+    Args:
+        config: The world's parameters.
+        layout: Where to write.
+
+    Returns:
+        The catalogue and the population, for the events to be simulated from.
+    """
     catalogue = build_catalogue(config)
     players = build_players(config)
     write_parquet_atomic(catalogue.to_table(), layout.slot_catalogue_path)
@@ -133,8 +159,31 @@ def simulate_world(
     write_parquet_atomic(build_onboarding(config, players), layout.onboarding_path)
     write_parquet_atomic(players.truth_table(), layout.truth_dir / "players.parquet")
     write_parquet_atomic(catalogue.truth.to_table(), layout.truth_dir / "slots.parquet")
-    report(1, total_steps, "catalogue, players and onboarding written")
+    return catalogue, players
 
+
+def _write_events(
+    config: SimulationConfig,
+    layout: DataLayout,
+    catalogue: SlotCatalogue,
+    players: PlayerPopulation,
+    report: Callable[[int, str], None],
+) -> dict[int, dict[str, Any]]:
+    """Stream the players chunk by chunk, day by day, into one event file per chunk-day.
+
+    Also writes each player's true top slots (`truth/affinity_top.parquet`) as the chunks'
+    blocks are ranked.
+
+    Args:
+        config: The world's parameters.
+        layout: Where to write.
+        catalogue: The catalogue.
+        players: The population.
+        report: Called as `report(done, message)` after each chunk-day.
+
+    Returns:
+        Each day's manifest (row counts), by day number.
+    """
     manifests = {day: _empty_manifest() for day in range(config.days)}
     all_slot_ids = slot_ids(np.arange(catalogue.n_slots))  # [S] looked up, never reformatted
     all_user_ids = user_ids(np.arange(players.n_players))  # [U]
@@ -148,29 +197,59 @@ def simulate_world(
                 for block in blocks
             }
             for day in range(config.days):
-                cdf = lobby_cdf(config, catalogue, day)
-                batches = [
-                    _deliver_block_day(
-                        config, players, catalogue, states[b], cdf, b, day, manifests[day]
-                    )
-                    for b in blocks
-                ]
-                table = events_to_table(EventBatch.concat(batches), all_user_ids, all_slot_ids)
+                batch = _deliver_chunk_day(config, players, catalogue, states, day, manifests[day])
+                table = events_to_table(batch, all_user_ids, all_slot_ids)
                 path = layout.raw_events_day_dir(config.day_list[day]) / f"part-{chunk:05d}.parquet"
                 write_parquet_atomic(table, path)
                 done = 1 + chunk * config.days + day + 1
                 report(
-                    done,
-                    total_steps,
-                    f"chunk {chunk + 1}/{config.n_chunks}, {config.day_list[day].isoformat()}",
+                    done, f"chunk {chunk + 1}/{config.n_chunks}, {config.day_list[day].isoformat()}"
                 )
+    return manifests
 
-    for day, manifest in manifests.items():
-        write_json_atomic(manifest, _manifest_path(layout, config.day_list[day]))
-    # The config is the whole recipe: keeping it beside the truth makes any world reproducible.
-    write_json_atomic(config.model_dump(mode="json"), layout.truth_dir / "config.json")
-    _remove_stale_parts(config, layout)
 
+def _deliver_chunk_day(
+    config: SimulationConfig,
+    players: PlayerPopulation,
+    catalogue: SlotCatalogue,
+    states: dict[int, _BlockState],
+    day: int,
+    manifest: dict[str, Any],
+) -> EventBatch:
+    """What a chunk's blocks deliver on a day, block by block (see `_deliver_block_day`).
+
+    Args:
+        config: The world's parameters.
+        players: The population.
+        catalogue: The catalogue.
+        states: The chunk's block states, by block number, in block order.
+        day: Simulated day (0-based).
+        manifest: The day's manifest, counted into.
+
+    Returns:
+        The delivered rows of every block, in block order.
+    """
+    cdf = lobby_cdf(config, catalogue, day)
+    batches = [
+        _deliver_block_day(config, players, catalogue, state, cdf, block, day, manifest)
+        for block, state in states.items()
+    ]
+    return EventBatch.concat(batches)
+
+
+def _summarise(
+    config: SimulationConfig, manifests: dict[int, dict[str, Any]], started: float
+) -> SimulationSummary:
+    """Totals of the days' manifests, for the CLI and tests.
+
+    Args:
+        config: The world's parameters.
+        manifests: Each day's manifest, by day number.
+        started: `time.perf_counter()` when the simulation began.
+
+    Returns:
+        The summary.
+    """
     return SimulationSummary(
         total_players=config.total_players,
         total_slots=config.total_slots,
