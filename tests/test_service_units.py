@@ -87,6 +87,37 @@ def test_folded_vector_weights_slots_by_play_time():
     assert popularity_prior(["a", "b"], ["b", "zz", "a"]).tolist() == [0.5, 0.0, 1.0]
 
 
+def test_a_slots_neighbours_are_searched_once_and_equal_a_fresh_search():
+    rng = np.random.default_rng(5)
+    vectors = rng.standard_normal((40, 8)).astype(np.float32)
+    ids = [f"s{i:02d}" for i in range(40)]
+    index = SlotIndex.build(vectors, ids)
+    live = LiveIndex(index, index.vectors(), {s: i for i, s in enumerate(ids)})
+    searched: list[int] = []
+    search_rows = index.search_rows
+
+    def counting(queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        searched.append(len(np.atleast_2d(queries)))
+        return search_rows(queries, k)
+
+    index.search_rows = counting  # type: ignore[method-assign]
+    first = live.neighbour_rows([3, 17, 3], 6)
+    assert searched == [2]  # the two distinct slots, in one search
+    _, fresh = search_rows(live.vectors[[3, 17]], 6)
+    np.testing.assert_array_equal(first[0], fresh[0])
+    np.testing.assert_array_equal(first[1], fresh[1])
+    np.testing.assert_array_equal(first[2], fresh[0])
+    assert first[0][0] == 3  # a slot is its own nearest neighbour (exact index)
+    again = live.neighbour_rows([17, 3], 6)
+    assert searched == [2]  # nothing searched again
+    np.testing.assert_array_equal(again[0], fresh[1])
+    live.neighbour_rows([3], 4)  # another depth is another search
+    assert searched == [2, 1]
+    # a registered game makes a new LiveIndex, with its own (empty) cache
+    grown = live.with_slots(["new"], rng.standard_normal((1, 8)), {s: i for i, s in enumerate(ids)})
+    assert grown.neighbour_rows([grown.rows["new"]], 3)[0][0] == grown.rows["new"]
+
+
 def test_graduation_rule_and_shared_registry(tmp_path):
     assert stage(impressions=99, plays=0, cap=100, min_play_rate=0.02) == "exploring"
     assert stage(impressions=100, plays=2, cap=100, min_play_rate=0.02) == "graduated"

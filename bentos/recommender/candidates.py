@@ -1,8 +1,9 @@
 """Candidate generation: FAISS neighbours of the slots in play, plus the player's own vector.
 
-One FAISS call answers every query of a request at once: the context slot, the most recent
-slots (each as its stored vector) and the player's query vector (MIPS; the GMF half of NeuMF is
-an inner product). Popular slots of the player's segment close the pool so a thin history still
+The neighbours of the context slot and of the most recent slots are the same for every player,
+so each slot's are searched once and kept with the index (`LiveIndex.neighbour_rows`); a request
+makes at most one FAISS call, for the player's query vector (MIPS; the GMF half of NeuMF is an
+inner product). Popular slots of the player's segment close the pool so a thin history still
 yields a full list.
 """
 
@@ -42,25 +43,21 @@ def gather_candidates(
     Returns:
         slot_id → Origin, in insertion order: seed neighbours, vector candidates, popular.
     """
-    rows = [(seed, live.rows[seed]) for seed in seeds if seed in live.rows]
-    queries = [live.vectors[row] for _, row in rows]
-    if query is not None:
-        queries.append(query)
+    seeds = [seed for seed in seeds if seed in live.rows]
+    slot_ids = live.index.slot_ids
     found: dict[str, Origin] = {}
-    if queries:
-        depth = max(VECTOR_CANDIDATES, 4 * k) if query is not None else NEIGHBOURS_PER_SEED + 1
-        _, neighbours = live.index.search_rows(np.vstack(queries), depth)  # [n_queries, depth]
-        slot_ids = live.index.slot_ids
-        for (seed, _), found_rows in zip(rows, neighbours, strict=False):
-            origin = Origin(SIMILAR, seed)
-            for row in found_rows[: NEIGHBOURS_PER_SEED + 1].tolist():
-                if row >= 0 and (slot_id := slot_ids[row]) != seed and slot_id not in found:
-                    found[slot_id] = origin
-        if query is not None:
-            origin = Origin(query_reason)
-            for row in neighbours[-1].tolist():
-                if row >= 0 and (slot_id := slot_ids[row]) not in found:
-                    found[slot_id] = origin
+    neighbours = live.neighbour_rows([live.rows[seed] for seed in seeds], NEIGHBOURS_PER_SEED + 1)
+    for seed, seed_neighbours in zip(seeds, neighbours, strict=True):
+        origin = Origin(SIMILAR, seed)
+        for row in seed_neighbours.tolist():
+            if row >= 0 and (slot_id := slot_ids[row]) != seed and slot_id not in found:
+                found[slot_id] = origin
+    if query is not None:
+        _, nearest = live.index.search_rows(query, max(VECTOR_CANDIDATES, 4 * k))  # [1, depth]
+        origin = Origin(query_reason)
+        for row in nearest[0].tolist():
+            if row >= 0 and (slot_id := slot_ids[row]) not in found:
+                found[slot_id] = origin
     origin = Origin(POPULAR)
     for slot_id in popular[:POPULAR_CANDIDATES]:
         if slot_id not in found:

@@ -151,9 +151,9 @@ def _scored(
         recent_weight=request.strategy.recent_weight,
         popular=pool.popular,
     )
-    order = np.argsort(-scores, kind="stable")
+    order = np.argsort(-scores, kind="stable").tolist()
     ranked = [pool.ids[i] for i in order]
-    score_of = {pool.ids[i]: float(scores[i]) for i in order}
+    score_of = dict(zip(pool.ids, scores.tolist(), strict=True))
     if request.risk is not None:
         ranked = request.risk.demote(snapshot.catalog.slots, ranked)
     return ranked, score_of

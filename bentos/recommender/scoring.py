@@ -59,13 +59,26 @@ def blend(
     return normalise(((1 - other_share) * base + other_share * other)[None])[0]
 
 
-def taste(live: LiveIndex, vector: np.ndarray | None, slot_ids: list[str]) -> np.ndarray:
-    """(1 + cos) / 2 between `vector` and each slot's index vector; 0.5 where either is missing."""
+def index_rows(live: LiveIndex, slot_ids: list[str]) -> np.ndarray:
+    """Each slot's row [len(slot_ids)] in the index, -1 where it has none."""
+    get = live.rows.get
+    return np.fromiter((get(s, -1) for s in slot_ids), dtype=np.int64, count=len(slot_ids))
+
+
+def taste(
+    live: LiveIndex,
+    vector: np.ndarray | None,
+    slot_ids: list[str],
+    rows: np.ndarray | None = None,
+) -> np.ndarray:
+    """(1 + cos) / 2 between `vector` and each slot's index vector; 0.5 where either is missing.
+
+    `rows`: the slots' `index_rows`, when the caller has them already.
+    """
     out = np.full(len(slot_ids), 0.5)
     if vector is None:
         return out
-    get = live.rows.get
-    rows = np.fromiter((get(s, -1) for s in slot_ids), dtype=np.int64, count=len(slot_ids))
+    rows = index_rows(live, slot_ids) if rows is None else rows
     known = rows >= 0
     if known.any():
         out[known] = (1.0 + live.vectors[rows[known]] @ vector) / 2.0  # [n_known]
@@ -103,15 +116,18 @@ def score_slots(
         popular: The segment's popular list (for players the model does not know).
     """
     model = snapshot.model_scores(user_id, slot_ids)  # NaN where the model cannot score
-    if np.isnan(model).all():
+    unscored = np.isnan(model)
+    rows = index_rows(snapshot.live, slot_ids)  # looked up once for every taste below
+    if unscored.all():
         prior = popularity_prior(popular, slot_ids)
         if taste_vector is None:
             return prior
         return COLD_POPULARITY_WEIGHT * prior + (1 - COLD_POPULARITY_WEIGHT) * taste(
-            snapshot.live, taste_vector, slot_ids
+            snapshot.live, taste_vector, slot_ids, rows
         )
-    model = np.where(np.isnan(model), taste(snapshot.live, taste_vector, slot_ids), model)
+    if unscored.any():
+        model = np.where(unscored, taste(snapshot.live, taste_vector, slot_ids, rows), model)
     share = recent_share(recent_weight, recent_seconds) if folded is not None else 0.0
     if share == 0.0:
         return model
-    return (1 - share) * model + share * taste(snapshot.live, folded, slot_ids)
+    return (1 - share) * model + share * taste(snapshot.live, folded, slot_ids, rows)
