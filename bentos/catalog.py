@@ -9,6 +9,7 @@ request only does dictionary and array look-ups.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,8 +61,6 @@ class Catalog:
 
     def servable(self, country: str | None) -> frozenset[str]:
         """Active slots licensed in `country`, computed once per country and slot table."""
-        from bentos.recommender.filters import servable_slots
-
         version = self._slots_version
         cached = self._servable.get(country)
         if cached is None or cached[0] != version:
@@ -158,3 +157,16 @@ def _ranked(rows: pd.DataFrame, top: int) -> list[str]:
     totals = rows.groupby("slot_id")[["players", "seconds"]].sum()
     totals = totals.sort_values(["players", "seconds"], ascending=False, kind="stable")
     return [str(s) for s in totals.index[:top]]
+
+
+def servable_slots(slots: Mapping[str, SlotInfo], country: str | None) -> frozenset[str]:
+    """Active slots licensed in `country`; None (unknown country) skips the licence rule.
+
+    A slot without recorded jurisdictions is treated as licensed everywhere.
+    """
+    return frozenset(
+        slot_id
+        for slot_id, info in slots.items()
+        if info.is_active
+        and (country is None or not info.jurisdictions or country in info.jurisdictions)
+    )

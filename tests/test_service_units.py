@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from bentos.api import openapi_examples
-from bentos.catalog import SlotInfo
+from bentos.catalog import SlotInfo, servable_slots
 from bentos.guard import rewrite_error
 from bentos.new_games import NewGameRegistry
 from bentos.recommender.diversity import diversify
 from bentos.recommender.exploration import exploration_slots, interleave, pick_exploration
-from bentos.recommender.filters import allowed_slots, servable_slots
+from bentos.recommender.filters import allowed_slots
 from bentos.recommender.scoring import folded_vector, popularity_prior
 from bentos.snapshot import LiveIndex
 from slotrec.core.policies.graduation import stage
