@@ -308,7 +308,7 @@ def _session_rows(
     return rows
 
 
-def _players_and_slots(settings: Settings) -> tuple[list[str], list[str]]:
+def players_and_slots(settings: Settings) -> tuple[list[str], list[str]]:
     """Every known player and every slot of the warehouse, sorted (so a seed picks the same)."""
     with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
         known = [r[0] for r in con.execute("select user_id from users order by 1").fetchall()]
@@ -496,7 +496,7 @@ def run_serve_bench(config: ServeBenchConfig, out: Path, log: Log = print) -> di
     concurrencies; and the freshness of the real-time layer.
     """
     settings = prepare_world(config, log)
-    known, slots = _players_and_slots(settings)
+    known, slots = players_and_slots(settings)
     people = split_populations(known, config)
     if not wrk_available():
         raise RuntimeError("bench serve needs wrk for its mixed loads (apt-get install wrk)")

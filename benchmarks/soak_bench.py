@@ -51,10 +51,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 
-from benchmarks.serve_bench import ServeBenchConfig, prepare_world, start_server
+from benchmarks.serve_bench import (
+    ServeBenchConfig,
+    players_and_slots,
+    prepare_world,
+    start_server,
+)
 from slotrec.core.atomic import write_json_atomic
 from slotrec.core.settings import Settings
 
@@ -818,14 +822,6 @@ def _prepare_soak_world(config: SoakConfig, log: Log) -> tuple[World, dict[str, 
     return world, promoted_before
 
 
-def _users_and_slots(settings: Settings) -> tuple[list[str], list[str]]:
-    """Every player and every slot of the warehouse: whom the soak's requests are about."""
-    with duckdb.connect(str(settings.layout.warehouse_path), read_only=True) as con:
-        users = [r[0] for r in con.execute("select user_id from users").fetchall()]
-        slots = [r[0] for r in con.execute("select slot_id from slots").fetchall()]
-    return users, slots
-
-
 def _soak(
     url: str, make: RequestMaker, config: SoakConfig, driver: FaultDriver, pid: int, log: Log
 ) -> _Soaked:
@@ -937,7 +933,8 @@ def run_soak_bench(config: SoakConfig, out: Path, log: Log = print) -> dict[str,
         raise ValueError(f"seconds must be at least 30, got {config.seconds}")
     world, promoted_before = _prepare_soak_world(config, log)
     settings = world.settings
-    users, slots = _users_and_slots(settings)
+    # sorted, so the seeded request mix picks the same players and slots every run
+    users, slots = players_and_slots(settings)
     run_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     make = RequestMaker(users, slots, config, run_id)
     started_wall = time.time()

@@ -59,9 +59,10 @@ class LiveIndex:
 
         A slot's neighbours do not depend on who asks, yet every list for a player mid-session
         searched them again for the slot being played and the recent ones: on 3,000 slots
-        that was 4 of the request's 5 queries, and the search (at the vector query's depth)
-        about a tenth of the request. Concurrent first uses may both search; they store the
-        same answer. At most one entry per slot and depth (50,000 slots x 21 rows: 8 MB).
+        that was 4 of the request's 5 queries, all at the vector query's depth, and about a
+        sixth of a mid-session list's time in-process. Concurrent first uses may both search;
+        they store the same answer. At most one entry per slot and depth (50,000 slots x 21
+        rows: 8 MB).
         """
         missing = [row for row in dict.fromkeys(rows) if (row, depth) not in self._neighbours]
         if missing:

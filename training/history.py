@@ -248,7 +248,7 @@ class HistoryNeuMF(NeuMF):
         if self.history.sequential:
             if positions is None:
                 raise ValueError("the sequence order needs the positives' training rows")
-            return self._with_window(rows, users, items, positions)
+            return self._with_window(rows, users, positions)
         gmf_user, gmf_item, mlp_user, mlp_item = rows
         n, width = items.shape
         full, without = self._pool(users, exclude=items[:, 0])
@@ -299,11 +299,7 @@ class HistoryNeuMF(NeuMF):
         return torch.cat([positive, every[:, 1:]], 1)
 
     def _with_window(
-        self,
-        rows: list[torch.Tensor],
-        users: torch.Tensor,
-        items: torch.Tensor,
-        positions: torch.Tensor,
+        self, rows: list[torch.Tensor], users: torch.Tensor, positions: torch.Tensor
     ) -> list[torch.Tensor]:
         """Sequence order: every column of a row gets the positive's preceding window."""
         gmf_user, gmf_item, mlp_user, mlp_item = rows
@@ -340,10 +336,6 @@ class HistoryNeuMF(NeuMF):
         users = torch.arange(self.n_users) if user_idx is None else user_idx
         gmf_user, _ = self._effective(users)
         return gmf_user * self.out.weight[0, : self.gmf_dim]
-
-    def item_embeddings(self) -> torch.Tensor:
-        """GMF item vectors (the plain item table: only the player side pools a history)."""
-        return self.gmf_item.weight
 
     def history_vectors(
         self, items: np.ndarray, weights: np.ndarray | None = None
@@ -391,7 +383,7 @@ def _pool_bags(
 
     Args:
         bags: `UserHistory.bags` of the `n` users: `(flat_items, offsets, counts, weights)`.
-        hist: The effective history table `[n_items, gmf_dim + mlp_dim]`.
+        hist: The history table `[n_items, gmf_dim + mlp_dim]`.
         alpha: The pooling's length normalisation: a bag of `c` items is scaled by `c ** -alpha`.
         dropout: Probability of dropping each pooled item (0: none dropped).
         exclude: One item per user to leave out of a second pooling, or None.

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from bentos.api import RecommendedSlot
+from bentos.catalog import Catalog
 from bentos.realtime.state import UserLiveState
 from bentos.recommender import reasons
 from bentos.recommender.candidates import gather_candidates
@@ -203,7 +203,7 @@ def recommend(snapshot: Snapshot, pools: NewGamePools, request: RankRequest) -> 
     )
 
 
-def _item(catalog: Any, slot_id: str, score: float, origin: Origin) -> RecommendedSlot:
+def _item(catalog: Catalog, slot_id: str, score: float, origin: Origin) -> RecommendedSlot:
     """One list item with its reason.
 
     model_construct: every field is built here from validated data; validating ten items per

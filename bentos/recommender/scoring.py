@@ -117,7 +117,11 @@ def score_slots(
     """
     model = snapshot.model_scores(user_id, slot_ids)  # NaN where the model cannot score
     unscored = np.isnan(model)
-    rows = index_rows(snapshot.live, slot_ids)  # looked up once for every taste below
+    share = recent_share(recent_weight, recent_seconds) if folded is not None else 0.0
+    # the slots' index rows, looked up once for the taste passes below, and only if one runs
+    # (a known player idle today needs none)
+    needs_taste = share > 0.0 or (taste_vector is not None and bool(unscored.any()))
+    rows = index_rows(snapshot.live, slot_ids) if needs_taste else None
     if unscored.all():
         prior = popularity_prior(popular, slot_ids)
         if taste_vector is None:
@@ -127,7 +131,6 @@ def score_slots(
         )
     if unscored.any():
         model = np.where(unscored, taste(snapshot.live, taste_vector, slot_ids, rows), model)
-    share = recent_share(recent_weight, recent_seconds) if folded is not None else 0.0
     if share == 0.0:
         return model
     return (1 - share) * model + share * taste(snapshot.live, folded, slot_ids, rows)
